@@ -19,6 +19,10 @@ if [ -d "$ROOT/../shared/data" ]; then CHORUS_SHARED=$(cd "$ROOT/../shared" && p
 export CHORUS_SHARED
 export CHORUS_TMP="$BUILD/test-tmp"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OPENBLAS_NUM_THREADS=1
+# Under make asan: leaks inside third-party libraries are suppressed, ours are errors.
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 rm -rf "$CHORUS_TMP"; mkdir -p "$CHORUS_TMP" "$CHORUS_REF"
 [ -n "${ONLY:-}" ] && echo "only tests matching: $ONLY"
 

@@ -1,0 +1,71 @@
+/* feat_internal.h — pieces shared by the feature computer's files (not a public API):
+ * window functions (feat_window.c), sparse mel banks (mel_banks.c) and a vectorisable natural
+ * log (here, inline, so the compiler can vectorise the loops that call it). */
+#ifndef CHORUS_FEAT_INTERNAL_H
+#define CHORUS_FEAT_INTERNAL_H
+
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "features.h"
+
+/* Fills w[0..n) with the window of the given type, computed in double (KALDI-FEATURES.md §2). */
+void feat_window_make(int type, float blackman_coeff, int n, float *w);
+
+/* Triangular mel filters stored sparse: filter b has weights w[off[b] .. off[b]+len[b]) applying
+ * to power-spectrum bins first[b] .. first[b]+len[b]. */
+typedef struct {
+    int num_bins;
+    int *first; /* (num_bins) */
+    int *len;   /* (num_bins) */
+    int *off;   /* (num_bins) */
+    float *w;   /* (total nonzeros) */
+    int nnz;
+} mel_banks;
+
+/* Kaldi MelBanks (§5) for a padded FFT of `fft_size` points. CH_ERR_USAGE if a filter is empty
+ * ("--num-mel-bins too large"). Owner: caller, mel_banks_free. */
+ch_status mel_banks_make(mel_banks *mb, int num_bins, float samp_freq_hz, int fft_size,
+                         float low_freq_hz, float high_freq_hz, ch_error *err);
+void mel_banks_free(mel_banks *mb);
+
+/* Natural log of a positive, finite, normal float; max error about 1 ulp (Cephes logf
+ * polynomial). Written without branches or calls so loops over it vectorise. */
+static inline float feat_logf(float x)
+{
+    union { float f; uint32_t u; } v = {x};
+    int e = (int)((v.u >> 23) & 0xff) - 126;
+    v.u = (v.u & 0x007fffffu) | 0x3f000000u; /* mantissa in [0.5, 1) */
+    float m = v.f;
+    int small = m < 0.707106781186547524f;
+    e -= small;
+    m = small ? m + m - 1.0f : m - 1.0f;
+    float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z;
+    float fe = (float)e;
+    y += -2.12194440e-4f * fe;
+    y += -0.5f * z;
+    return m + y + 0.693359375f * fe;
+}
+
+/* y[i] = log(max(x[i], FLT_EPSILON)) for i < n (may alias). */
+static inline void feat_log_floor(float *y, const float *x, int n)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++) {
+        float t = x[i] > FLT_EPSILON ? x[i] : FLT_EPSILON;
+        y[i] = feat_logf(t);
+    }
+}
+
+#endif
