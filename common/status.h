@@ -8,6 +8,7 @@
 #define CHORUS_STATUS_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum {
     CH_OK = 0,

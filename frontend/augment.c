@@ -81,7 +81,7 @@ ch_status augment_add_noise(float *x, long n, const float *noise, long n_noise, 
     if (n <= 0)
         return CH_OK;
     /* crop a random window when the noise is long enough, else loop from a random offset */
-    long off = n_noise > n ? (long)rng_below(r, (uint32_t)(n_noise - n + 1))
+    long off = n_noise >= n ? (long)rng_below(r, (uint32_t)(n_noise - n + 1))
                            : (long)rng_below(r, (uint32_t)n_noise);
     double ps = 0, pn = 0;
     for (long i = 0, j = off; i < n; i++) {

@@ -30,6 +30,24 @@ ch_status mel_banks_make(mel_banks *mb, int num_bins, float samp_freq_hz, int ff
                          float low_freq_hz, float high_freq_hz, ch_error *err);
 void mel_banks_free(mel_banks *mb);
 
+/* Frames processed together by the vertical SIMD pipeline (one AVX2 vector of floats). */
+#define FEAT_LANES 8
+
+/* Real power-of-two FFT of FEAT_LANES frames at once (feat_fft.c). */
+typedef struct {
+    int n, m;          /* real size n = 2m */
+    float *twr, *twi;  /* (m) W_m^j, stage twiddles */
+    float *wnr, *wni;  /* (m) W_n^k, real-split twiddles */
+    int *rev;          /* (m) bit reversal of log2(m) bits */
+} feat_fft;
+
+ch_status feat_fft_make(feat_fft *f, int n, ch_error *err);
+void feat_fft_free(feat_fft *f);
+/* zr, zi: (m, LANES) with z[j] = x[2j] + i x[2j+1] of each lane's zero-padded frame; destroyed.
+ * power: (m + 1, LANES) |X[k]|^2 for k = 0..m. */
+void feat_fft_power(const feat_fft *f, float *restrict zr, float *restrict zi,
+                    float *restrict power);
+
 /* Natural log of a positive, finite, normal float; max error about 1 ulp (Cephes logf
  * polynomial). Written without branches or calls so loops over it vectorise. */
 static inline float feat_logf(float x)
