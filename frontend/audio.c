@@ -12,7 +12,12 @@
  * chunks ourselves and compare the declared data size with what is present. Streaming writers
  * that could not seek back leave the size as 0 or 0xFFFFFFFF; those are not called truncated.
  * For every format, a read that returns fewer frames than the header announced is truncation.
+ *
+ * Commands: like Kaldi's wav.scp, a "path" whose last non-blank character is '|' is a shell
+ * command whose stdout is the audio ("sox x.flac -t wav - |"); its output is read into memory
+ * and decoded through libsndfile's virtual I/O. A command that exits non-zero is an error.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <soxr.h>
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "common/fileio.h"
 #include "frontend/audio.h"
@@ -123,6 +129,114 @@ static ch_status open_sndfile(const char *path, SNDFILE **out, SF_INFO *info, ch
     return CH_OK;
 }
 
+/* A command's whole output in memory, read by libsndfile through its virtual I/O. */
+typedef struct {
+    unsigned char *p;
+    sf_count_t n, pos;
+} mem_io;
+
+static sf_count_t mem_len(void *u)
+{
+    return ((mem_io *)u)->n;
+}
+
+static sf_count_t mem_seek(sf_count_t off, int whence, void *u)
+{
+    mem_io *m = u;
+    sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? m->pos : m->n;
+    sf_count_t to = base + off;
+    if (to < 0 || to > m->n)
+        return -1;
+    m->pos = to;
+    return to;
+}
+
+static sf_count_t mem_read(void *ptr, sf_count_t count, void *u)
+{
+    mem_io *m = u;
+    sf_count_t k = m->n - m->pos < count ? m->n - m->pos : count;
+    if (k > 0) {
+        memcpy(ptr, m->p + m->pos, (size_t)k);
+        m->pos += k;
+    }
+    return k > 0 ? k : 0;
+}
+
+static sf_count_t mem_write(const void *ptr, sf_count_t count, void *u)
+{
+    (void)ptr;
+    (void)count;
+    (void)u;
+    return 0;
+}
+
+static sf_count_t mem_tell(void *u)
+{
+    return ((mem_io *)u)->pos;
+}
+
+/* 1 if spec is a Kaldi-style command ("sox a.flac -t wav - |"): its last non-blank is '|'. */
+static int is_command(const char *spec)
+{
+    size_t n = strlen(spec);
+    while (n && isspace((unsigned char)spec[n - 1]))
+        n--;
+    return n > 1 && spec[n - 1] == '|';
+}
+
+/* Runs the command part of spec (before the final '|') with the shell and keeps its stdout. */
+static ch_status run_command(const char *spec, mem_io *m, ch_error *err)
+{
+    memset(m, 0, sizeof *m);
+    char *cmd = strdup(spec);
+    if (!cmd)
+        return ch_fail(err, CH_ERR_NOMEM, "%s: cannot allocate", spec);
+    *strrchr(cmd, '|') = '\0';
+    fflush(NULL); /* the child must not inherit unflushed stdio buffers */
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        int e = errno;
+        free(cmd);
+        return ch_fail(err, CH_ERR_IO, "%s: cannot run command: %s", spec, strerror(e));
+    }
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    ch_status st = buf ? CH_OK : ch_fail(err, CH_ERR_NOMEM, "%s: cannot allocate", spec);
+    while (st == CH_OK) {
+        if (n == cap) {
+            unsigned char *q = realloc(buf, cap * 2);
+            if (!q) {
+                st = ch_fail(err, CH_ERR_NOMEM, "%s: output too large", spec);
+                break;
+            }
+            buf = q;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int rc = pclose(f);
+    free(cmd);
+    if (st == CH_OK && rc != 0)
+        st = ch_fail(err, CH_ERR_IO, "%s: command failed (%s %d)", spec,
+                     WIFEXITED(rc) ? "exit status" : "signal",
+                     WIFEXITED(rc) ? WEXITSTATUS(rc) : WIFSIGNALED(rc) ? WTERMSIG(rc) : rc);
+    if (st == CH_OK && n == 0)
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: command wrote no data", spec);
+    if (st != CH_OK) {
+        free(buf);
+        return st;
+    }
+    m->p = buf;
+    m->n = (sf_count_t)n;
+    return CH_OK;
+}
+
+static ch_status decode(SNDFILE *sf, SF_INFO info, const char *path, const audio_options *o,
+                        audio_buf *out, ch_error *err);
+
 ch_status audio_read(const char *path, const audio_options *o, audio_buf *out, ch_error *err)
 {
     audio_options def = audio_options_default();
@@ -134,13 +248,42 @@ ch_status audio_read(const char *path, const audio_options *o, audio_buf *out, c
                        o->target_rate_hz);
     SNDFILE *sf = NULL;
     SF_INFO info;
-    CH_TRY(open_sndfile(path, &sf, &info, err));
-    long long declared, present;
-    if (wav_truncated(path, &declared, &present)) {
-        sf_close(sf);
-        return ch_fail(err, CH_ERR_FORMAT, "%s: truncated: header says %lld frames, got %lld",
-                       path, declared, present);
+    if (!is_command(path)) {
+        CH_TRY(open_sndfile(path, &sf, &info, err));
+        long long declared, present;
+        if (wav_truncated(path, &declared, &present)) {
+            sf_close(sf);
+            return ch_fail(err, CH_ERR_FORMAT,
+                           "%s: truncated: header says %lld frames, got %lld", path, declared,
+                           present);
+        }
+        return decode(sf, info, path, o, out, err);
     }
+    /* a command's output: streamed WAV headers often carry placeholder sizes, so truncation
+     * is left to libsndfile's frame count */
+    mem_io m;
+    CH_TRY(run_command(path, &m, err));
+    SF_VIRTUAL_IO vio = {mem_len, mem_seek, mem_read, mem_write, mem_tell};
+    memset(&info, 0, sizeof info);
+    sf = sf_open_virtual(&vio, SFM_READ, &info, &m);
+    ch_status st;
+    if (!sf)
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: output is not readable audio (%s)", path,
+                     sf_strerror(NULL));
+    else if (info.channels < 1 || info.samplerate < 1) {
+        sf_close(sf);
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: invalid header (%d channels, %d Hz)", path,
+                     info.channels, info.samplerate);
+    } else
+        st = decode(sf, info, path, o, out, err);
+    free(m.p);
+    return st;
+}
+
+/* Decodes an open file into out (closes sf in every case). */
+static ch_status decode(SNDFILE *sf, SF_INFO info, const char *path, const audio_options *o,
+                        audio_buf *out, ch_error *err)
+{
     const int nch = info.channels;
     if (o->channel >= nch) {
         sf_close(sf);

@@ -30,16 +30,23 @@ struct feat_computer {
     float *lifter;   /* (num_ceps) */
     float log_energy_floor;
     bool need_raw_energy;
-    fftwf_plan plan;
+    bool own_fft;    /* N is a power of two: feat_fft over FEAT_LANES frames; else FFTW */
+    feat_fft fft;
+    fftwf_plan plan; /* FFTW fallback, per frame */
 };
 
+/* Scratch for one thread. "Vertical" buffers hold FEAT_LANES frames: element i of frame l at
+ * [i * FEAT_LANES + l]. */
 struct feat_workspace {
-    int L, N, nbins;
+    int L, N, nbins, nceps;
     float *tmp;           /* (L) extracted frame, dithered, DC removed */
     float *frame;         /* (N) fftwf_malloc'ed: windowed frame + zero padding */
-    fftwf_complex *spec;  /* (N/2+1) fftwf_malloc'ed */
-    float *power;         /* (N/2+1) */
-    float *mel;           /* (nbins) */
+    fftwf_complex *spec;  /* (N/2+1) fftwf_malloc'ed, FFTW fallback */
+    float *zr, *zi;       /* (N/2, LANES) FFT input/scratch */
+    float *power;         /* (N/2+1, LANES) */
+    float *mel;           /* (nbins, LANES) */
+    float *ceps;          /* (num_ceps, LANES) */
+    float energy[FEAT_LANES];
 };
 
 void feat_computer_free(feat_computer *c)
@@ -48,6 +55,7 @@ void feat_computer_free(feat_computer *c)
         return;
     if (c->plan)
         fftwf_destroy_plan(c->plan);
+    feat_fft_free(&c->fft);
     free(c->window);
     mel_banks_free(&c->mb);
     free(c->dct);
@@ -113,17 +121,28 @@ ch_status feat_computer_create(const feat_options *o, feat_computer **out, ch_er
         break;
     }
 
-    /* Plan once, on scratch arrays with fftwf_malloc's alignment (the workspaces use the
-     * same allocator, so the new-array execute functions are valid on them). */
-    float *in = fftwf_malloc(sizeof(float) * (size_t)c->N);
-    fftwf_complex *sp = fftwf_malloc(sizeof(fftwf_complex) * (size_t)c->nfreq);
-    if (in && sp)
-        c->plan = fftwf_plan_dft_r2c_1d(c->N, in, sp, FFTW_MEASURE | FFTW_PRESERVE_INPUT);
-    fftwf_free(in);
-    fftwf_free(sp);
-    if (!c->plan) {
-        feat_computer_free(c);
-        return ch_fail(err, CH_ERR_INTERNAL, "features: FFTW could not plan a %d-point FFT", c->N);
+    c->own_fft = (c->N & (c->N - 1)) == 0 && c->N >= 4;
+    if (c->own_fft) {
+        st = feat_fft_make(&c->fft, c->N, err);
+        if (st != CH_OK) {
+            feat_computer_free(c);
+            return st;
+        }
+    } else {
+        /* Plan once (FFTW_ESTIMATE: the same plan, hence the same bits, in every run), on
+         * scratch arrays with fftwf_malloc's alignment; the workspaces use the same
+         * allocator, so the new-array execute functions are valid on them. */
+        float *in = fftwf_malloc(sizeof(float) * (size_t)c->N);
+        fftwf_complex *sp = fftwf_malloc(sizeof(fftwf_complex) * (size_t)c->nfreq);
+        if (in && sp)
+            c->plan = fftwf_plan_dft_r2c_1d(c->N, in, sp, FFTW_ESTIMATE | FFTW_PRESERVE_INPUT);
+        fftwf_free(in);
+        fftwf_free(sp);
+        if (!c->plan) {
+            feat_computer_free(c);
+            return ch_fail(err, CH_ERR_INTERNAL, "features: FFTW could not plan a %d-point FFT",
+                           c->N);
+        }
     }
     *out = c;
     return CH_OK;
@@ -153,9 +172,21 @@ void feat_workspace_free(feat_workspace *w)
     free(w->tmp);
     fftwf_free(w->frame);
     fftwf_free(w->spec);
+    free(w->zr);
+    free(w->zi);
     free(w->power);
     free(w->mel);
+    free(w->ceps);
     free(w);
+}
+
+static float *lanes_alloc(int rows)
+{
+    size_t bytes = sizeof(float) * (size_t)(rows > 0 ? rows : 1) * FEAT_LANES;
+    float *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
 }
 
 ch_status feat_workspace_create(const feat_computer *c, feat_workspace **out, ch_error *err)
@@ -167,12 +198,17 @@ ch_status feat_workspace_create(const feat_computer *c, feat_workspace **out, ch
     w->L = c->L;
     w->N = c->N;
     w->nbins = c->nbins;
+    w->nceps = c->o.feature_type == FEAT_MFCC ? c->o.num_ceps : 0;
     w->tmp = malloc(sizeof(float) * (size_t)c->L);
     w->frame = fftwf_malloc(sizeof(float) * (size_t)c->N);
     w->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)c->nfreq);
-    w->power = malloc(sizeof(float) * (size_t)c->nfreq);
-    w->mel = malloc(sizeof(float) * (size_t)(c->nbins > 0 ? c->nbins : 1));
-    if (!w->tmp || !w->frame || !w->spec || !w->power || !w->mel) {
+    w->zr = lanes_alloc(c->N / 2);
+    w->zi = lanes_alloc(c->N / 2);
+    w->power = lanes_alloc(c->nfreq);
+    w->mel = lanes_alloc(c->nbins);
+    w->ceps = lanes_alloc(w->nceps);
+    if (!w->tmp || !w->frame || !w->spec || !w->zr || !w->zi || !w->power || !w->mel ||
+        !w->ceps) {
         feat_workspace_free(w);
         return ch_fail(err, CH_ERR_NOMEM, "features: out of memory for a workspace");
     }
@@ -207,9 +243,10 @@ static float log_energy_of(const float *x, int n)
     return logf(e > FLT_EPSILON ? e : FLT_EPSILON);
 }
 
-/* One frame, already extracted into ws->tmp, to one output row. */
-static void process_frame(const feat_computer *c, feat_workspace *ws, unsigned dither_seed,
-                          float *row)
+/* Time-domain steps of one frame (already in ws->tmp): dither, DC removal, raw energy,
+ * pre-emphasis and window into ws->frame[0..L) (the zero padding is never written). Returns
+ * the log-energy (raw or windowed, floored) when the output needs one. */
+static float prepare_frame(const feat_computer *c, feat_workspace *ws, unsigned dither_seed)
 {
     const feat_options *o = &c->o;
     const int L = c->L;
@@ -246,80 +283,142 @@ static void process_frame(const feat_computer *c, feat_workspace *ws, unsigned d
         energy = log_energy_of(fr, L);
     if (energy < c->log_energy_floor)
         energy = c->log_energy_floor;
+    return energy;
+}
 
-    fftwf_execute_dft_r2c(c->plan, fr, ws->spec);
+/* ws->frame of lane l into the power spectrum column l (FFTW, any size). */
+static void power_fftw(const feat_computer *c, feat_workspace *ws, int l)
+{
+    fftwf_execute_dft_r2c(c->plan, ws->frame, ws->spec);
+    const float *sp = (const float *)ws->spec;
+    for (int k = 0; k < c->nfreq; k++)
+        ws->power[(size_t)k * FEAT_LANES + l] = sp[2 * k] * sp[2 * k] + sp[2 * k + 1] * sp[2 * k + 1];
+}
+
+/* ws->frame of lane l into the vertical FFT input: z[j] = x[2j] + i x[2j+1]. */
+static void scatter_frame(const feat_computer *c, feat_workspace *ws, int l)
+{
+    const float *fr = ws->frame;
+    float *zr = ws->zr + l, *zi = ws->zi + l;
+    const int m = c->N / 2;
+    for (int j = 0; j < m; j++) {
+        zr[(size_t)j * FEAT_LANES] = fr[2 * j];
+        zi[(size_t)j * FEAT_LANES] = fr[2 * j + 1];
+    }
+}
+
+/* Frequency-domain steps for the nl frames of a block (power spectra in ws->power) into rows
+ * out[0..nl). */
+static void finish_block(const feat_computer *c, feat_workspace *ws, int nl, float *out)
+{
+    enum { V = FEAT_LANES };
+    const feat_options *o = &c->o;
+    const int dim = c->dim, nf = c->nfreq, nb = c->nbins;
     float *restrict pw = ws->power;
-    const float *restrict sp = (const float *)ws->spec;
-    const int nf = c->nfreq;
-#pragma omp simd
-    for (int k = 0; k < nf; k++)
-        pw[k] = sp[2 * k] * sp[2 * k] + sp[2 * k + 1] * sp[2 * k + 1];
 
     if (o->feature_type == FEAT_SPECTROGRAM) {
-        feat_log_floor(row, pw, nf);
-        row[0] = energy; /* Kaldi: bin 0 is always the signal log-energy */
+        feat_log_floor(pw, pw, nf * V);
+        for (int l = 0; l < nl; l++) {
+            float *row = out + (size_t)l * dim;
+            for (int k = 0; k < nf; k++)
+                row[k] = pw[(size_t)k * V + l];
+            row[0] = ws->energy[l]; /* Kaldi: bin 0 is always the signal log-energy */
+        }
         return;
     }
     if (o->feature_type == FEAT_FBANK && !o->use_power) {
 #pragma omp simd
-        for (int k = 0; k < nf; k++)
+        for (int k = 0; k < nf * V; k++)
             pw[k] = sqrtf(pw[k]);
     }
     const mel_banks *mb = &c->mb;
-    const int nb = c->nbins;
-    float *mel = o->feature_type == FEAT_FBANK
-                     ? row + (o->use_energy && !o->htk_compat ? 1 : 0)
-                     : ws->mel;
+    float *restrict mel = ws->mel;
     for (int b = 0; b < nb; b++) {
         const float *w = mb->w + mb->off[b];
-        const float *pp = pw + mb->first[b];
+        const float *pp = pw + (size_t)mb->first[b] * V;
         const int len = mb->len[b];
-        float s = 0.0f;
-        for (int j = 0; j < len; j++)
-            s += w[j] * pp[j];
-        mel[b] = s;
+        float acc[V] = {0};
+        for (int j = 0; j < len; j++) {
+            const float wj = w[j];
+#pragma omp simd
+            for (int l = 0; l < V; l++)
+                acc[l] += wj * pp[(size_t)j * V + l];
+        }
+#pragma omp simd
+        for (int l = 0; l < V; l++)
+            mel[(size_t)b * V + l] = acc[l];
     }
     if (o->feature_type == FEAT_FBANK) {
         if (o->use_log_fbank)
-            feat_log_floor(mel, mel, nb);
-        if (o->use_energy)
-            row[o->htk_compat ? nb : 0] = energy;
+            feat_log_floor(mel, mel, nb * V);
+        const int off = o->use_energy && !o->htk_compat ? 1 : 0;
+        for (int l = 0; l < nl; l++) {
+            float *row = out + (size_t)l * dim;
+            for (int b = 0; b < nb; b++)
+                row[off + b] = mel[(size_t)b * V + l];
+            if (o->use_energy)
+                row[o->htk_compat ? nb : 0] = ws->energy[l];
+        }
         return;
     }
-    /* MFCC */
-    feat_log_floor(mel, mel, nb);
+    /* MFCC: log, DCT, lifter, energy */
+    feat_log_floor(mel, mel, nb * V);
     const int nc = o->num_ceps;
+    float *restrict cep = ws->ceps;
     for (int k = 0; k < nc; k++) {
         const float *d = c->dct + (size_t)k * (size_t)nb;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int n = 0; n < nb; n++)
-            s += d[n] * mel[n];
-        row[k] = s * c->lifter[k];
+        float acc[V] = {0};
+        for (int n = 0; n < nb; n++) {
+            const float dn = d[n];
+#pragma omp simd
+            for (int l = 0; l < V; l++)
+                acc[l] += dn * mel[(size_t)n * V + l];
+        }
+        const float lif = c->lifter[k];
+#pragma omp simd
+        for (int l = 0; l < V; l++)
+            cep[(size_t)k * V + l] = acc[l] * lif;
     }
-    if (o->use_energy)
-        row[0] = energy;
-    if (o->htk_compat) {
-        float c0 = row[0];
-        memmove(row, row + 1, sizeof(float) * (size_t)(nc - 1));
-        row[nc - 1] = o->use_energy ? c0 : c0 * (float)M_SQRT2;
+    for (int l = 0; l < nl; l++) {
+        float *row = out + (size_t)l * dim;
+        for (int k = 0; k < nc; k++)
+            row[k] = cep[(size_t)k * V + l];
+        if (o->use_energy)
+            row[0] = ws->energy[l];
+        if (o->htk_compat) {
+            float c0 = row[0];
+            memmove(row, row + 1, sizeof(float) * (size_t)(nc - 1));
+            row[nc - 1] = o->use_energy ? c0 : c0 * (float)M_SQRT2;
+        }
     }
 }
 
 ch_status feat_compute(const feat_computer *c, feat_workspace *ws, feat_rand *rand,
                        const float *x, long n, float *out, ch_error *err)
 {
-    if (ws->L != c->L || ws->N != c->N || ws->nbins != c->nbins)
+    if (ws->L != c->L || ws->N != c->N || ws->nbins != c->nbins ||
+        ws->nceps != (c->o.feature_type == FEAT_MFCC ? c->o.num_ceps : 0))
         return ch_fail(err, CH_ERR_USAGE, "features: workspace made for another configuration");
     if (c->o.dither != 0.0f && !rand)
         return ch_fail(err, CH_ERR_USAGE, "features: dither %g needs a random state",
                        (double)c->o.dither);
     long T = feat_num_frames(c, n);
-    for (long f = 0; f < T; f++) {
-        extract_frame(c, x, n, f, ws->tmp);
-        /* Kaldi: a fresh RandomState per frame, seeded with rand() + 27437 */
-        unsigned seed = c->o.dither != 0.0f ? (unsigned)feat_rand_next(rand) + 27437u : 0u;
-        process_frame(c, ws, seed, out + (size_t)f * (size_t)c->dim);
+    for (long f0 = 0; f0 < T; f0 += FEAT_LANES) {
+        int nl = T - f0 < FEAT_LANES ? (int)(T - f0) : FEAT_LANES;
+        for (int l = 0; l < nl; l++) {
+            extract_frame(c, x, n, f0 + l, ws->tmp);
+            /* Kaldi: a fresh RandomState per frame, seeded with rand() + 27437 */
+            unsigned seed =
+                c->o.dither != 0.0f ? (unsigned)feat_rand_next(rand) + 27437u : 0u;
+            ws->energy[l] = prepare_frame(c, ws, seed);
+            if (c->own_fft)
+                scatter_frame(c, ws, l);
+            else
+                power_fftw(c, ws, l);
+        }
+        if (c->own_fft)
+            feat_fft_power(&c->fft, ws->zr, ws->zi, ws->power);
+        finish_block(c, ws, nl, out + (size_t)f0 * (size_t)c->dim);
     }
     return CH_OK;
 }

@@ -5,6 +5,7 @@
 #define CHORUS_FEAT_INTERNAL_H
 
 #include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -52,13 +53,15 @@ void feat_fft_power(const feat_fft *f, float *restrict zr, float *restrict zi,
  * polynomial). Written without branches or calls so loops over it vectorise. */
 static inline float feat_logf(float x)
 {
-    union { float f; uint32_t u; } v = {x};
-    int e = (int)((v.u >> 23) & 0xff) - 126;
-    v.u = (v.u & 0x007fffffu) | 0x3f000000u; /* mantissa in [0.5, 1) */
-    float m = v.f;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u); /* bit casts by memcpy: the vectoriser handles these, unions not */
+    int e = (int)((u >> 23) & 0xff) - 126;
+    u = (u & 0x007fffffu) | 0x3f000000u; /* mantissa in [0.5, 1) */
+    float m;
+    memcpy(&m, &u, sizeof m);
     int small = m < 0.707106781186547524f;
     e -= small;
-    m = small ? m + m - 1.0f : m - 1.0f;
+    m = (m - 1.0f) + (float)small * m; /* 2m - 1 or m - 1, both exact; no branch */
     float z = m * m;
     float y = 7.0376836292e-2f;
     y = y * m - 1.1514610310e-1f;
@@ -81,8 +84,7 @@ static inline void feat_log_floor(float *y, const float *x, int n)
 {
 #pragma omp simd
     for (int i = 0; i < n; i++) {
-        float t = x[i] > FLT_EPSILON ? x[i] : FLT_EPSILON;
-        y[i] = feat_logf(t);
+        y[i] = feat_logf(fmaxf(x[i], FLT_EPSILON));
     }
 }
 

@@ -300,6 +300,60 @@ static void test_pcm16_stream(void **state)
     free(big);
 }
 
+/* Kaldi-style commands: "cmd |" reads the command's stdout. */
+static void test_commands(void **state)
+{
+    (void)state;
+    bad_audio_case c[BAD_AUDIO_MAX];
+    int n = bad_audio_make(tmpdir, c, BAD_AUDIO_NO_LONG);
+    assert_true(n > 0);
+    char cmd[8400];
+    audio_options o = audio_options_default();
+    audio_buf direct, piped;
+    ch_error e;
+    /* the same file read directly and through cat: identical samples */
+    assert_int_equal(audio_read(bad_audio_path(c, n, "flac"), &o, &direct, &e), CH_OK);
+    snprintf(cmd, sizeof cmd, "cat '%s' |", bad_audio_path(c, n, "flac"));
+    if (audio_read(cmd, &o, &piped, &e) != CH_OK)
+        fail_msg("%s", e.msg);
+    assert_int_equal(piped.n, direct.n);
+    test_assert_close("cat flac |", piped.samples, direct.samples, (size_t)direct.n, 0, 0);
+    audio_free(&piped);
+    audio_free(&direct);
+    /* sox writing a WAV to a pipe (no seek back to fix the header), then resampled 8k->16k */
+    if (system("command -v sox >/dev/null 2>&1") == 0) {
+        assert_int_equal(audio_read(bad_audio_path(c, n, "mono8k"), &o, &direct, &e), CH_OK);
+        snprintf(cmd, sizeof cmd, "sox '%s' -t wav - |", bad_audio_path(c, n, "mono8k"));
+        if (audio_read(cmd, &o, &piped, &e) != CH_OK)
+            fail_msg("%s", e.msg);
+        assert_true(piped.resampled);
+        assert_int_equal(piped.n, direct.n);
+        test_assert_close("sox -t wav - |", piped.samples, direct.samples, (size_t)direct.n, 0,
+                          0);
+        audio_free(&piped);
+        audio_free(&direct);
+    } else {
+        printf("sox not installed: pipe-from-sox case not run\n");
+    }
+    struct {
+        const char *cmd;
+        ch_status st;
+        const char *msg;
+    } bad[] = {
+        {"false |", CH_ERR_IO, "false |: command failed (exit status 1)"},
+        {"echo not audio |", CH_ERR_FORMAT, "echo not audio |: output is not readable audio"},
+        {"true |", CH_ERR_FORMAT, "true |: command wrote no data"},
+        {"cat /nonexistent-chorus-file 2>/dev/null |", CH_ERR_IO, "command failed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ch_status st = audio_read(bad[i].cmd, &o, &piped, &e);
+        printf("%s -> [%s] %s\n", bad[i].cmd, ch_status_name(st), e.msg);
+        assert_int_equal(st, bad[i].st);
+        assert_non_null(strstr(e.msg, bad[i].msg));
+        assert_null(piped.samples);
+    }
+}
+
 static void test_options_table(void **state)
 {
     (void)state;
@@ -323,7 +377,7 @@ int main(void)
         cmocka_unit_test(test_wav_round_trip), cmocka_unit_test(test_formats_exact),
         cmocka_unit_test(test_channels),       cmocka_unit_test(test_resample),
         cmocka_unit_test(test_bad_inputs),     cmocka_unit_test(test_pcm16_stream),
-        cmocka_unit_test(test_options_table),
+        cmocka_unit_test(test_commands),       cmocka_unit_test(test_options_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
