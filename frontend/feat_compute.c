@@ -39,8 +39,9 @@ struct feat_computer {
  * [i * FEAT_LANES + l]. */
 struct feat_workspace {
     int L, N, nbins, nceps;
-    float *tmp;           /* (L) extracted frame, dithered, DC removed */
-    float *frame;         /* (N) fftwf_malloc'ed: windowed frame + zero padding */
+    float *tmp;           /* (L) a frame built by edge reflection */
+    float *fv;            /* (N, LANES) the block's frames: samples, then windowed + padding */
+    float *frame;         /* (N) fftwf_malloc'ed: one lane's frame for the FFTW fallback */
     fftwf_complex *spec;  /* (N/2+1) fftwf_malloc'ed, FFTW fallback */
     float *zr, *zi;       /* (N/2, LANES) FFT input/scratch */
     float *power;         /* (N/2+1, LANES) */
@@ -170,6 +171,7 @@ void feat_workspace_free(feat_workspace *w)
     if (!w)
         return;
     free(w->tmp);
+    free(w->fv);
     fftwf_free(w->frame);
     fftwf_free(w->spec);
     free(w->zr);
@@ -202,108 +204,144 @@ ch_status feat_workspace_create(const feat_computer *c, feat_workspace **out, ch
     w->tmp = malloc(sizeof(float) * (size_t)c->L);
     w->frame = fftwf_malloc(sizeof(float) * (size_t)c->N);
     w->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)c->nfreq);
+    w->fv = lanes_alloc(c->N); /* zeroed: rows L..N-1 are the padding, never written */
     w->zr = lanes_alloc(c->N / 2);
     w->zi = lanes_alloc(c->N / 2);
     w->power = lanes_alloc(c->nfreq);
     w->mel = lanes_alloc(c->nbins);
     w->ceps = lanes_alloc(w->nceps);
-    if (!w->tmp || !w->frame || !w->spec || !w->zr || !w->zi || !w->power || !w->mel ||
+    if (!w->tmp || !w->fv || !w->frame || !w->spec || !w->zr || !w->zi || !w->power || !w->mel ||
         !w->ceps) {
         feat_workspace_free(w);
         return ch_fail(err, CH_ERR_NOMEM, "features: out of memory for a workspace");
     }
-    memset(w->frame, 0, sizeof(float) * (size_t)c->N); /* the padding stays zero */
     *out = w;
     return CH_OK;
 }
 
-/* Frame f of x into t[0..L): snip-edges start = f*S; otherwise f*S + S/2 - L/2 with indices
- * outside [0, n) reflected, the edge sample repeated (-1 -> 0, n -> n-1). */
-static void extract_frame(const feat_computer *c, const float *x, long n, long f, float *t)
+typedef double feat_v8d __attribute__((vector_size(64)));
+
+/* Samples of frame f: a pointer into x when the frame lies inside the signal, otherwise the
+ * frame built in t[0..L) with Kaldi's reflection (-1 -> 0, n -> n-1, repeated). snip-edges:
+ * start = f*S; otherwise f*S + S/2 - L/2. */
+static const float *frame_source(const feat_computer *c, const float *x, long n, long f,
+                                 float *t)
 {
     long start = c->o.snip_edges ? f * c->S : f * c->S + c->S / 2 - c->L / 2;
-    if (start >= 0 && start + c->L <= n) {
-        memcpy(t, x + start, sizeof(float) * (size_t)c->L);
-        return;
-    }
+    if (start >= 0 && start + c->L <= n)
+        return x + start;
     for (int s = 0; s < c->L; s++) {
         long i = start + s;
         while (i < 0 || i >= n)
             i = i < 0 ? -i - 1 : 2 * n - 1 - i;
         t[s] = x[i];
     }
+    return t;
 }
 
-static float log_energy_of(const float *x, int n)
+/* Frames f0 .. f0+nl-1 into the vertical buffer ws->fv rows 0..L-1 (lane l = frame f0+l),
+ * with Kaldi's dither: a fresh RandomState per frame seeded with rand() + 27437. Lanes >= nl
+ * are zero. This transposition is the only per-sample scalar loop. */
+static void load_block(const feat_computer *c, feat_workspace *ws, feat_rand *rand,
+                       const float *x, long n, long f0, int nl)
 {
-    float e = 0.0f;
-#pragma omp simd reduction(+ : e)
-    for (int i = 0; i < n; i++)
-        e += x[i] * x[i];
-    return logf(e > FLT_EPSILON ? e : FLT_EPSILON);
+    enum { V = FEAT_LANES };
+    const int L = c->L;
+    const float dither = c->o.dither;
+    float *fv = ws->fv;
+    for (int l = 0; l < V; l++) {
+        if (l >= nl) {
+            for (int i = 0; i < L; i++)
+                fv[(size_t)i * V + l] = 0.0f;
+            continue;
+        }
+        const float *src = frame_source(c, x, n, f0 + l, ws->tmp);
+        if (dither != 0.0f) {
+            unsigned seed = (unsigned)feat_rand_next(rand) + 27437u;
+            for (int i = 0; i < L; i++)
+                fv[(size_t)i * V + l] = src[i] + feat_rand_gauss(&seed) * dither;
+        } else {
+            for (int i = 0; i < L; i++)
+                fv[(size_t)i * V + l] = src[i];
+        }
+    }
 }
 
-/* Time-domain steps of one frame (already in ws->tmp): dither, DC removal, raw energy,
- * pre-emphasis and window into ws->frame[0..L) (the zero padding is never written). Returns
- * the log-energy (raw or windowed, floored) when the output needs one. */
-static float prepare_frame(const feat_computer *c, feat_workspace *ws, unsigned dither_seed)
+static feat_v8f log_energy_v8(const feat_v8f *v, int n)
+{
+    feat_v8f e = v[0] * v[0];
+    for (int i = 1; i < n; i++)
+        e += v[i] * v[i];
+    const feat_v8f eps = e * 0.0f + FLT_EPSILON;
+    feat_v8i keep = e > eps;
+    e = (feat_v8f)((keep & (feat_v8i)e) | (~keep & (feat_v8i)eps));
+    return feat_logf_v8(e);
+}
+
+/* Time-domain steps on the 8 frames of ws->fv, all lanes at once: DC removal (sum in double,
+ * as Kaldi), raw log-energy, pre-emphasis (Kaldi runs it backwards in place: x[i] -= p x[i-1],
+ * then x[0] -= p x[0]) fused with the window, energy floor. Rows L..N-1 stay zero (padding). */
+static void prepare_block(const feat_computer *c, feat_workspace *ws)
 {
     const feat_options *o = &c->o;
     const int L = c->L;
-    float *restrict t = ws->tmp;
-    float *restrict fr = ws->frame;
-    const float *restrict win = c->window;
-
-    if (o->dither != 0.0f) {
-        unsigned seed = dither_seed;
-        for (int i = 0; i < L; i++)
-            t[i] += feat_rand_gauss(&seed) * o->dither;
-    }
+    feat_v8f *fv = (feat_v8f *)ws->fv;
+    const float *win = c->window;
     if (o->remove_dc_offset) {
-        double s = 0.0;
-#pragma omp simd reduction(+ : s)
+        /* float partial sums of 8 rows (a tree, exact for int16-valued samples since they
+         * stay below 2^24), accumulated in double like Kaldi's VectorBase::Sum */
+        feat_v8d s = __builtin_convertvector(fv[0] * 0.0f, feat_v8d);
+        int i = 0;
+        for (; i + 8 <= L; i += 8) {
+            feat_v8f a = (fv[i] + fv[i + 1]) + (fv[i + 2] + fv[i + 3]);
+            feat_v8f b = (fv[i + 4] + fv[i + 5]) + (fv[i + 6] + fv[i + 7]);
+            s += __builtin_convertvector(a + b, feat_v8d);
+        }
+        for (; i < L; i++)
+            s += __builtin_convertvector(fv[i], feat_v8d);
+        const feat_v8f neg_mean = -__builtin_convertvector(s, feat_v8f) / (float)L;
         for (int i = 0; i < L; i++)
-            s += t[i];
-        float neg_mean = -(float)s / (float)L;
-#pragma omp simd
-        for (int i = 0; i < L; i++)
-            t[i] += neg_mean;
+            fv[i] += neg_mean;
     }
-    float energy = 0.0f;
+    feat_v8f energy = fv[0] * 0.0f;
     if (c->need_raw_energy)
-        energy = log_energy_of(t, L);
-    /* pre-emphasis (Kaldi runs it backwards in place: x[i] -= p x[i-1], x[0] -= p x[0]), fused
-     * with the window multiply */
+        energy = log_energy_v8(fv, L);
     const float p = o->preemph_coeff;
-    fr[0] = (t[0] - p * t[0]) * win[0];
-#pragma omp simd
-    for (int i = 1; i < L; i++)
-        fr[i] = (t[i] - p * t[i - 1]) * win[i];
+    for (int i = L - 1; i > 0; i--)
+        fv[i] = (fv[i] - p * fv[i - 1]) * win[i];
+    fv[0] = (fv[0] - p * fv[0]) * win[0];
     if (!o->raw_energy && (o->use_energy || o->feature_type == FEAT_SPECTROGRAM))
-        energy = log_energy_of(fr, L);
-    if (energy < c->log_energy_floor)
-        energy = c->log_energy_floor;
-    return energy;
+        energy = log_energy_v8(fv, L);
+    if (o->energy_floor > 0.0f) {
+        const feat_v8f fl = energy * 0.0f + c->log_energy_floor;
+        feat_v8i low = energy < fl;
+        energy = (feat_v8f)((low & (feat_v8i)fl) | (~low & (feat_v8i)energy));
+    }
+    memcpy(ws->energy, &energy, sizeof ws->energy);
 }
 
-/* ws->frame of lane l into the power spectrum column l (FFTW, any size). */
-static void power_fftw(const feat_computer *c, feat_workspace *ws, int l)
+/* Power spectra of the block into ws->power (N/2+1 rows of 8 lanes). */
+static void power_block(const feat_computer *c, feat_workspace *ws, int nl)
 {
-    fftwf_execute_dft_r2c(c->plan, ws->frame, ws->spec);
-    const float *sp = (const float *)ws->spec;
-    for (int k = 0; k < c->nfreq; k++)
-        ws->power[(size_t)k * FEAT_LANES + l] = sp[2 * k] * sp[2 * k] + sp[2 * k + 1] * sp[2 * k + 1];
-}
-
-/* ws->frame of lane l into the vertical FFT input: z[j] = x[2j] + i x[2j+1]. */
-static void scatter_frame(const feat_computer *c, feat_workspace *ws, int l)
-{
-    const float *fr = ws->frame;
-    float *zr = ws->zr + l, *zi = ws->zi + l;
-    const int m = c->N / 2;
-    for (int j = 0; j < m; j++) {
-        zr[(size_t)j * FEAT_LANES] = fr[2 * j];
-        zi[(size_t)j * FEAT_LANES] = fr[2 * j + 1];
+    enum { V = FEAT_LANES };
+    if (c->own_fft) {
+        const feat_v8f *fv = (const feat_v8f *)ws->fv;
+        feat_v8f *zr = (feat_v8f *)ws->zr, *zi = (feat_v8f *)ws->zi;
+        for (int j = 0; j < c->N / 2; j++) {
+            zr[j] = fv[2 * j];
+            zi[j] = fv[2 * j + 1];
+        }
+        feat_fft_power(&c->fft, ws->zr, ws->zi, ws->power);
+        return;
+    }
+    for (int l = 0; l < nl; l++) {
+        for (int i = 0; i < c->N; i++)
+            ws->frame[i] = ws->fv[(size_t)i * V + l];
+        fftwf_execute_dft_r2c(c->plan, ws->frame, ws->spec);
+        const float *sp = (const float *)ws->spec;
+        for (int k = 0; k < c->nfreq; k++)
+            ws->power[(size_t)k * V + l] =
+                sp[2 * k] * sp[2 * k] + sp[2 * k + 1] * sp[2 * k + 1];
     }
 }
 
@@ -333,20 +371,16 @@ static void finish_block(const feat_computer *c, feat_workspace *ws, int nl, flo
     }
     const mel_banks *mb = &c->mb;
     float *restrict mel = ws->mel;
+    const feat_v8f *pv = (const feat_v8f *)pw;
+    feat_v8f *melv = (feat_v8f *)mel;
     for (int b = 0; b < nb; b++) {
         const float *w = mb->w + mb->off[b];
-        const float *pp = pw + (size_t)mb->first[b] * V;
+        const feat_v8f *pp = pv + mb->first[b];
         const int len = mb->len[b];
-        float acc[V] = {0};
-        for (int j = 0; j < len; j++) {
-            const float wj = w[j];
-#pragma omp simd
-            for (int l = 0; l < V; l++)
-                acc[l] += wj * pp[(size_t)j * V + l];
-        }
-#pragma omp simd
-        for (int l = 0; l < V; l++)
-            mel[(size_t)b * V + l] = acc[l];
+        feat_v8f acc = pp[0] * w[0];
+        for (int j = 1; j < len; j++)
+            acc += pp[j] * w[j];
+        melv[b] = acc;
     }
     if (o->feature_type == FEAT_FBANK) {
         if (o->use_log_fbank)
@@ -364,25 +398,18 @@ static void finish_block(const feat_computer *c, feat_workspace *ws, int nl, flo
     /* MFCC: log, DCT, lifter, energy */
     feat_log_floor(mel, mel, nb * V);
     const int nc = o->num_ceps;
-    float *restrict cep = ws->ceps;
+    feat_v8f *cep = (feat_v8f *)ws->ceps;
     for (int k = 0; k < nc; k++) {
         const float *d = c->dct + (size_t)k * (size_t)nb;
-        float acc[V] = {0};
-        for (int n = 0; n < nb; n++) {
-            const float dn = d[n];
-#pragma omp simd
-            for (int l = 0; l < V; l++)
-                acc[l] += dn * mel[(size_t)n * V + l];
-        }
-        const float lif = c->lifter[k];
-#pragma omp simd
-        for (int l = 0; l < V; l++)
-            cep[(size_t)k * V + l] = acc[l] * lif;
+        feat_v8f acc = melv[0] * d[0];
+        for (int n = 1; n < nb; n++)
+            acc += melv[n] * d[n];
+        cep[k] = acc * c->lifter[k];
     }
     for (int l = 0; l < nl; l++) {
         float *row = out + (size_t)l * dim;
         for (int k = 0; k < nc; k++)
-            row[k] = cep[(size_t)k * V + l];
+            row[k] = ws->ceps[(size_t)k * V + l];
         if (o->use_energy)
             row[0] = ws->energy[l];
         if (o->htk_compat) {
@@ -405,19 +432,9 @@ ch_status feat_compute(const feat_computer *c, feat_workspace *ws, feat_rand *ra
     long T = feat_num_frames(c, n);
     for (long f0 = 0; f0 < T; f0 += FEAT_LANES) {
         int nl = T - f0 < FEAT_LANES ? (int)(T - f0) : FEAT_LANES;
-        for (int l = 0; l < nl; l++) {
-            extract_frame(c, x, n, f0 + l, ws->tmp);
-            /* Kaldi: a fresh RandomState per frame, seeded with rand() + 27437 */
-            unsigned seed =
-                c->o.dither != 0.0f ? (unsigned)feat_rand_next(rand) + 27437u : 0u;
-            ws->energy[l] = prepare_frame(c, ws, seed);
-            if (c->own_fft)
-                scatter_frame(c, ws, l);
-            else
-                power_fftw(c, ws, l);
-        }
-        if (c->own_fft)
-            feat_fft_power(&c->fft, ws->zr, ws->zi, ws->power);
+        load_block(c, ws, rand, x, n, f0, nl);
+        prepare_block(c, ws);
+        power_block(c, ws, nl);
         finish_block(c, ws, nl, out + (size_t)f0 * (size_t)c->dim);
     }
     return CH_OK;

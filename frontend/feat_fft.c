@@ -57,72 +57,81 @@ ch_status feat_fft_make(feat_fft *f, int n, ch_error *err)
     return CH_OK;
 }
 
-#define V FEAT_LANES
-
-/* zr, zi: (m, V) in place -> bit-reversed spectrum. */
-static void fft_dif(const feat_fft *f, float *restrict zr, float *restrict zi)
+/* zr, zi: (m) vectors in place -> bit-reversed spectrum. Radix-4 stages, each equal to two
+ * radix-2 DIF stages (same output order), with a final radix-2 stage when log2(m) is odd:
+ * for q = len/4, j < q, a_k = z[s + j + k q], W = W_len:
+ *   z[j] = (a0 + a2) + (a1 + a3)            z[q + j]  = ((a0 + a2) - (a1 + a3)) W^2j
+ *   z[2q + j] = ((a0 - a2) - i(a1 - a3)) W^j   z[3q + j] = ((a0 - a2) + i(a1 - a3)) W^3j */
+static void fft_dif(const feat_fft *f, feat_v8f *restrict zr, feat_v8f *restrict zi)
 {
     const int m = f->m;
-    for (int len = m; len >= 2; len >>= 1) {
-        const int half = len / 2, tstep = m / len;
+    const float *twr = f->twr, *twi = f->twi;
+    int len = m;
+    for (; len >= 4; len >>= 2) {
+        const int q = len / 4, tstep = m / len;
         for (int s = 0; s < m; s += len) {
-            for (int j = 0; j < half; j++) {
-                const float wr = f->twr[j * tstep], wi = f->twi[j * tstep];
-                float *restrict ar = zr + (size_t)(s + j) * V, *restrict ai = zi + (size_t)(s + j) * V;
-                float *restrict br = zr + (size_t)(s + j + half) * V;
-                float *restrict bi = zi + (size_t)(s + j + half) * V;
+            feat_v8f *r0 = zr + s, *r1 = r0 + q, *r2 = r1 + q, *r3 = r2 + q;
+            feat_v8f *i0 = zi + s, *i1 = i0 + q, *i2 = i1 + q, *i3 = i2 + q;
+            for (int j = 0; j < q; j++) {
+                feat_v8f t0r = r0[j] + r2[j], t0i = i0[j] + i2[j];
+                feat_v8f t1r = r0[j] - r2[j], t1i = i0[j] - i2[j];
+                feat_v8f t2r = r1[j] + r3[j], t2i = i1[j] + i3[j];
+                /* t3 = -i (a1 - a3) */
+                feat_v8f t3r = i1[j] - i3[j], t3i = r3[j] - r1[j];
+                r0[j] = t0r + t2r;
+                i0[j] = t0i + t2i;
+                feat_v8f ur = t0r - t2r, ui = t0i - t2i;      /* * W^2j */
+                feat_v8f vr = t1r + t3r, vi = t1i + t3i;      /* * W^j */
+                feat_v8f wr_ = t1r - t3r, wi_ = t1i - t3i;    /* * W^3j */
                 if (j == 0) {
-#pragma omp simd
-                    for (int l = 0; l < V; l++) {
-                        float xr = ar[l] - br[l], xi = ai[l] - bi[l];
-                        ar[l] += br[l];
-                        ai[l] += bi[l];
-                        br[l] = xr;
-                        bi[l] = xi;
-                    }
+                    r1[j] = ur;
+                    i1[j] = ui;
+                    r2[j] = vr;
+                    i2[j] = vi;
+                    r3[j] = wr_;
+                    i3[j] = wi_;
                     continue;
                 }
-#pragma omp simd
-                for (int l = 0; l < V; l++) {
-                    float xr = ar[l] - br[l], xi = ai[l] - bi[l];
-                    ar[l] += br[l];
-                    ai[l] += bi[l];
-                    br[l] = xr * wr - xi * wi;
-                    bi[l] = xr * wi + xi * wr;
-                }
+                const int k1 = j * tstep, k2 = 2 * k1, k3 = 3 * k1;
+                r1[j] = ur * twr[k2] - ui * twi[k2];
+                i1[j] = ur * twi[k2] + ui * twr[k2];
+                r2[j] = vr * twr[k1] - vi * twi[k1];
+                i2[j] = vr * twi[k1] + vi * twr[k1];
+                r3[j] = wr_ * twr[k3] - wi_ * twi[k3];
+                i3[j] = wr_ * twi[k3] + wi_ * twr[k3];
             }
+        }
+    }
+    if (len == 2) { /* last radix-2 stage: twiddle 1 */
+        for (int s = 0; s < m; s += 2) {
+            feat_v8f xr = zr[s] - zr[s + 1], xi = zi[s] - zi[s + 1];
+            zr[s] += zr[s + 1];
+            zi[s] += zi[s + 1];
+            zr[s + 1] = xr;
+            zi[s + 1] = xi;
         }
     }
 }
 
-void feat_fft_power(const feat_fft *f, float *restrict zr, float *restrict zi,
-                    float *restrict power)
+void feat_fft_power(const feat_fft *f, float *restrict zr_, float *restrict zi_,
+                    float *restrict power_)
 {
+    feat_v8f *zr = (feat_v8f *)zr_, *zi = (feat_v8f *)zi_, *power = (feat_v8f *)power_;
     fft_dif(f, zr, zi);
     const int m = f->m;
     const int *rev = f->rev;
     {
-        const float *r0 = zr, *i0 = zi; /* rev[0] = 0 */
-        float *p0 = power, *pm = power + (size_t)m * V;
-#pragma omp simd
-        for (int l = 0; l < V; l++) {
-            float x0 = r0[l] + i0[l], xm = r0[l] - i0[l];
-            p0[l] = x0 * x0;
-            pm[l] = xm * xm;
-        }
+        feat_v8f x0 = zr[0] + zi[0], xm = zr[0] - zi[0]; /* rev[0] = 0 */
+        power[0] = x0 * x0;
+        power[m] = xm * xm;
     }
     for (int k = 1; k < m; k++) {
-        const float *ar = zr + (size_t)rev[k] * V, *ai = zi + (size_t)rev[k] * V;
-        const float *br = zr + (size_t)rev[m - k] * V, *bi = zi + (size_t)rev[m - k] * V;
+        const feat_v8f ar = zr[rev[k]], ai = zi[rev[k]];
+        const feat_v8f br = zr[rev[m - k]], bi = zi[rev[m - k]]; /* b = conj(Z[m-k]) */
         const float wr = f->wnr[k], wi = f->wni[k];
-        float *p = power + (size_t)k * V;
-#pragma omp simd
-        for (int l = 0; l < V; l++) {
-            /* b = conj(Z[m-k]) */
-            float er = 0.5f * (ar[l] + br[l]), ei = 0.5f * (ai[l] - bi[l]);
-            float or_ = 0.5f * (ai[l] + bi[l]), oi = -0.5f * (ar[l] - br[l]);
-            float xr = er + (wr * or_ - wi * oi), xi = ei + (wr * oi + wi * or_);
-            p[l] = xr * xr + xi * xi;
-        }
+        feat_v8f er = 0.5f * (ar + br), ei = 0.5f * (ai - bi);
+        feat_v8f or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br);
+        feat_v8f xr = er + (wr * or_ - wi * oi), xi = ei + (wr * oi + wi * or_);
+        power[k] = xr * xr + xi * xi;
     }
 }

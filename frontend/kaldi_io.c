@@ -12,6 +12,7 @@
  * Reading detects binary vs text from the data, like Kaldi, whatever ",t"/",b" said.
  *
  * Every read is counted in bytes (stdin cannot ftell), so errors say "byte N".
+ * "ark:cmd |" reads a command's output (as Kaldi does); its exit status is checked at the end.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "common/fileio.h"
 #include "frontend/kaldi_io.h"
@@ -236,18 +238,45 @@ static size_t r_read(kaldi_reader *r, void *buf, size_t n)
     return got;
 }
 
-/* Opens path as the current data stream ("-" = stdin). */
-static ch_status r_open_stream(kaldi_reader *r, const char *path, ch_error *err)
+static void r_close_stream(kaldi_reader *r)
 {
-    if (r->f && r->owns_f)
+    if (r->f && r->owns_f == 2)
+        pclose(r->f);
+    else if (r->f && r->owns_f)
         fclose(r->f);
     r->f = NULL;
     r->owns_f = 0;
+}
+
+/* 1 if path is a command ("gunzip -c f.ark.gz |"): its last non-blank character is '|'. */
+static int is_command(const char *path)
+{
+    size_t n = strlen(path);
+    while (n && isspace((unsigned char)path[n - 1]))
+        n--;
+    return n > 1 && path[n - 1] == '|';
+}
+
+/* Opens path as the current data stream ("-" = stdin, "cmd |" = the command's stdout). */
+static ch_status r_open_stream(kaldi_reader *r, const char *path, ch_error *err)
+{
+    r_close_stream(r);
     r->pos = 0;
     r->fsize = -1;
     snprintf(r->fname, sizeof r->fname, "%s", strcmp(path, "-") ? path : "stdin");
     if (strcmp(path, "-") == 0) {
         r->f = stdin;
+        return CH_OK;
+    }
+    if (is_command(path)) {
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "%s", path);
+        *strrchr(cmd, '|') = '\0';
+        fflush(NULL); /* the child must not inherit unflushed stdio buffers */
+        r->f = popen(cmd, "r");
+        if (!r->f)
+            return ch_fail(err, CH_ERR_IO, "%s: cannot run command: %s", path, strerror(errno));
+        r->owns_f = 2;
         return CH_OK;
     }
     r->f = fopen(path, "rb");
@@ -572,12 +601,24 @@ ch_status kaldi_reader_next(kaldi_reader *r, kaldi_entry *e, bool *done, ch_erro
     *done = false;
     if (r->is_scp)
         return r_next_scp(r, e, done, err);
+    if (!r->f) { /* a command that already ended */
+        *done = true;
+        return CH_OK;
+    }
     int c;
     while ((c = r_getc(r)) != EOF && isspace(c))
         ;
     if (c == EOF) {
         if (ferror(r->f))
             return ch_fail(err, CH_ERR_IO, "%s: read error at byte %lld", r->fname, r->pos);
+        if (r->owns_f == 2) { /* a command: its exit status decides whether the data is whole */
+            int rc = pclose(r->f);
+            r->f = NULL;
+            r->owns_f = 0;
+            if (rc != 0)
+                return ch_fail(err, CH_ERR_IO, "%s: command failed (status %d) after %lld bytes",
+                               r->fname, WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, r->pos);
+        }
         *done = true;
         return CH_OK;
     }
@@ -609,8 +650,7 @@ void kaldi_reader_close(kaldi_reader *r)
 {
     if (!r)
         return;
-    if (r->f && r->owns_f)
-        fclose(r->f);
+    r_close_stream(r);
     scp_list_free(&r->scp);
     free(r->key);
     free(r->data);

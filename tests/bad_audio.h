@@ -13,7 +13,10 @@
  * Cases: missing, empty (0 bytes), nosamples (valid header, 0 frames), truncated (data chunk
  * claims 2x the bytes present), corrupt (RIFF/WAVE header + random bytes), notaudio (text named
  * .wav), stereo16k, mono8k, mono48k, mono44k, short100 (100 samples, less than one 25 ms
- * frame), long10min (skipped with BAD_AUDIO_NO_LONG), pcm24, float32, flac.
+ * frame), long10min (skipped with BAD_AUDIO_NO_LONG), pcm24, float32, flac, flac_truncated
+ * (the first half of the FLAC file).
+ * Shell tests get the same files and table from `$CHORUS_BUILD/tests/test_audio
+ * --make-fixtures DIR [--no-long]` (one "name<TAB>path<TAB>ok|status<TAB>message" line each).
  * Valid cases hold a 440 Hz sine of amplitude 8000 (int16 scale), 1 s long (except short/long);
  * the stereo case has the sine on channel 0 and its negative half on channel 1, so a mixdown
  * is 0.25 * sine and channel 1 is -0.5 * sine.
@@ -232,6 +235,17 @@ static inline int bad_audio_make(const char *dir, bad_audio_case *cases, int fla
     x = bad_audio_add(cases, &n, dir, "flac", "sine.flac");
     rc |= bad_audio_write_sine(x->path, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, 16000);
     bad_audio_expect_ok(x, 16000, 1, 16000);
+
+    /* the first half of that FLAC: STREAMINFO says 16000 frames, the decoder runs dry */
+    const char *flac_path = x->path;
+    x = bad_audio_add(cases, &n, dir, "flac_truncated", "truncated.flac");
+    bad_audio_expect_err(x, CH_ERR_FORMAT, "truncated");
+    FILE *ff = fopen(flac_path, "rb");
+    unsigned char fbuf[1 << 16];
+    size_t fn = ff ? fread(fbuf, 1, sizeof fbuf, ff) : 0;
+    if (ff)
+        fclose(ff);
+    rc |= fn > 1000 ? bad_audio_write_bytes(x->path, fbuf, fn / 2) : -1;
 
     return rc ? -1 : n;
 }

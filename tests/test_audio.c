@@ -369,8 +369,28 @@ static void test_options_table(void **state)
     assert_int_equal(opt_set(g, 1, "channel", "-2", &e), CH_ERR_USAGE);
 }
 
-int main(void)
+/* `test_audio --make-fixtures DIR [--no-long]`: writes the bad_audio.h fixtures into DIR
+ * (created if missing) for shell tests, and prints one tab-separated line per case:
+ * name, path, "ok" or the status name ("format error", ...), expected message part ("-"). */
+static int make_fixtures(const char *dir, int flags)
 {
+    mkdir(dir, 0777);
+    bad_audio_case c[BAD_AUDIO_MAX];
+    int n = bad_audio_make(dir, c, flags);
+    if (n < 0)
+        return 1;
+    for (int i = 0; i < n; i++)
+        printf("%s\t%s\t%s\t%s\n", c[i].name, c[i].path,
+               c[i].ok ? "ok" : ch_status_name(c[i].status), c[i].msg ? c[i].msg : "-");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && strcmp(argv[1], "--make-fixtures") == 0)
+        return make_fixtures(argv[2], argc > 3 && strcmp(argv[3], "--no-long") == 0
+                                          ? BAD_AUDIO_NO_LONG
+                                          : 0);
     snprintf(tmpdir, sizeof tmpdir, "%s/audio", test_env("CHORUS_TMP", "/tmp"));
     mkdir(tmpdir, 0777);
     const struct CMUnitTest tests[] = {

@@ -322,6 +322,31 @@ static void test_round_trip(void **state)
     assert_int_equal(kaldi_reader_next(r, &ent, &done, &e), CH_OK);
     assert_true(done);
     kaldi_reader_close(r);
+
+    /* "ark:cmd |" reads a command's output; a failing command is an error at the end */
+    char cmdspec[4400];
+    snprintf(cmdspec, sizeof cmdspec, "ark:cat '%s' |", ark);
+    assert_int_equal(kaldi_reader_open(cmdspec, &r, &e), CH_OK);
+    int count = 0;
+    for (;;) {
+        ch_status st = kaldi_reader_next(r, &ent, &done, &e);
+        if (st != CH_OK)
+            fail_msg("%s", e.msg);
+        if (done)
+            break;
+        if (count == 0)
+            test_assert_close("ark:cat |", ent.data, big, (size_t)rows * cols, 0, 0);
+        count++;
+    }
+    assert_int_equal(count, 2);
+    assert_int_equal(kaldi_reader_next(r, &ent, &done, &e), CH_OK); /* stays done */
+    assert_true(done);
+    kaldi_reader_close(r);
+    assert_int_equal(kaldi_reader_open("ark:exit 3 |", &r, &e), CH_OK);
+    assert_int_equal(kaldi_reader_next(r, &ent, &done, &e), CH_ERR_IO);
+    printf("failing command: %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "exit 3 |: command failed (status 3)"));
+    kaldi_reader_close(r);
     free(big);
 }
 
