@@ -1,0 +1,82 @@
+/* model.h — what every trainable model offers the trainers (kws-train, sv-train), the
+ * distributed layer (train/dist*) and the inference commands (kws-detect, sv-embed).
+ *
+ * A model is a kind name ("densenet-bilstm", "tdnn", "resnet"), its hyper-parameters as
+ * "key=value" lines (what a checkpoint stores; unknown keys are an error, missing keys take the
+ * kind's defaults), one params block (models/params.h: every trained float in one buffer, grads
+ * mirror it, groups name contiguous ranges for --freeze / --lr-scale), and a separate buffer of
+ * non-trained state (batch-norm running mean/var) that checkpoints store beside the params and
+ * that the optimizer and gradient all-reduce never touch.
+ *
+ * Input is a padded batch of feature matrices, batch-first (N, T, F): sequence n has
+ * lengths[n] valid frames (1..T); frames past it are zero and must not change the output
+ * (models pool over valid frames only, and the BiLSTM runs with packed-sequence semantics).
+ * Output is (N, out_dim): logits for a classifier (KWS), the embedding for a speaker model.
+ *
+ * Lifetime: nn_model_create → (reserve → forward → backward)* → nn_model_free. Activations
+ * live in an arena owned by the model, sized by reserve for the largest (N, T) seen, so a
+ * training step allocates nothing. forward(train=1) keeps what backward needs; backward
+ * ACCUMULATES into p->grad (the caller zeroes it per optimizer step, which is what makes
+ * gradient accumulation and bucketed all-reduce work). Results are deterministic for a given
+ * thread count.
+ */
+#ifndef CHORUS_MODEL_H
+#define CHORUS_MODEL_H
+
+#include <stddef.h>
+
+#include "common/rng.h"
+#include "common/status.h"
+#include "models/backend.h"
+#include "models/params.h"
+
+typedef struct nn_model nn_model;
+
+typedef struct {
+    int N;              /* batch */
+    int T;              /* padded frames */
+    int F;              /* feature bins (must equal the model's in_bins) */
+    const float *x;     /* (N, T, F), row-major, zero past lengths[n] */
+    const int *lengths; /* (N) valid frames, 1..T */
+} nn_input;
+
+typedef struct {
+    const char *kind;
+    /* Makes room for batches up to N x T (grows the arena; no-op when already big enough). */
+    ch_status (*reserve)(nn_model *m, nn_ctx *ctx, int N, int T, ch_error *err);
+    /* out: (N, out_dim). train = 1: batch-norm batch statistics (running stats updated),
+     * dropout drawn from r, activations kept for backward. train = 0: eval mode, r unused. */
+    void (*forward)(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, rng *r,
+                    float *out);
+    /* dout: (N, out_dim) gradient of the loss w.r.t. out of the last forward(train = 1);
+     * accumulates into m->p->grad. */
+    void (*backward)(nn_model *m, nn_ctx *ctx, const float *dout);
+    /* Forward FLOPs of one sample of T frames (a multiply-add counts 2). */
+    double (*flops_per_sample)(const nn_model *m, int T);
+    void (*destroy)(nn_model *m); /* frees impl (not p, buffers: nn_model_free does) */
+} nn_model_ops;
+
+struct nn_model {
+    const nn_model_ops *ops;
+    params *p;           /* trained parameters + gradients, owned */
+    float *buffers;      /* non-trained state (BN running stats), n_buffers floats, owned */
+    size_t n_buffers;
+    int in_bins;         /* F */
+    int out_dim;         /* classes (KWS) or embedding size (SV) */
+    char kind[32];
+    char *hparams;       /* resolved "key=value\n" lines, every key (owned) */
+    void *impl;          /* the kind's own state */
+};
+
+/* Creates a model of `kind` from hparams ("key=value" lines or "key=value,key=value"; NULL or
+ * "" = the kind's defaults) for in_bins input features and out_dim outputs, parameters
+ * initialised from init (PyTorch's default schemes). Unknown kind / key / bad value:
+ * CH_ERR_USAGE naming it. */
+ch_status nn_model_create(nn_model **out, const char *kind, const char *hparams, int in_bins,
+                          int out_dim, rng *init, ch_error *err);
+void nn_model_free(nn_model *m);
+
+/* The kinds nn_model_create knows, NULL-terminated. */
+const char *const *nn_model_kinds(void);
+
+#endif
