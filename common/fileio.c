@@ -19,14 +19,14 @@ ch_status atomic_open(atomic_file *a, const char *path, ch_error *err)
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
     a->f = fopen(a->tmp, "wb");
     if (!a->f)
-        return ch_fail(err, CH_ERR_IO, "%s: cannot create: %s", a->tmp, strerror(errno));
+        return ch_fail(err, CH_ERR_IO, "%s: cannot create: %s", a->path, strerror(errno));
     return CH_OK;
 }
 
 ch_status atomic_write(atomic_file *a, const void *buf, size_t n, ch_error *err)
 {
     if (n && fwrite(buf, 1, n, a->f) != n)
-        return ch_fail(err, CH_ERR_IO, "%s: write failed: %s", a->tmp, strerror(errno));
+        return ch_fail(err, CH_ERR_IO, "%s: write failed: %s", a->path, strerror(errno));
     a->crc = crc32_update(a->crc, buf, n);
     a->written += n;
     return CH_OK;
@@ -38,7 +38,7 @@ ch_status atomic_pwrite(atomic_file *a, uint64_t offset, const void *buf, size_t
     long here = ftell(a->f);
     if (here < 0 || fseek(a->f, (long)offset, SEEK_SET) != 0 || fwrite(buf, 1, n, a->f) != n ||
         fseek(a->f, here, SEEK_SET) != 0)
-        return ch_fail(err, CH_ERR_IO, "%s: write failed: %s", a->tmp, strerror(errno));
+        return ch_fail(err, CH_ERR_IO, "%s: write failed: %s", a->path, strerror(errno));
     return CH_OK;
 }
 
@@ -113,11 +113,14 @@ ch_status file_read_all(const char *path, char **data, size_t *n, ch_error *err)
             cap *= 2;
         }
     }
-    int bad = ferror(f);
+    int bad = ferror(f), e = errno;
     fclose(f);
     if (bad) {
         free(buf);
-        return ch_fail(err, CH_ERR_IO, "%s: read error", path);
+        /* fopen succeeds on a directory; the read then fails with EISDIR */
+        if (e == EISDIR)
+            return ch_fail(err, CH_ERR_IO, "%s: is a directory, not a file", path);
+        return ch_fail(err, CH_ERR_IO, "%s: read error: %s", path, strerror(e));
     }
     buf[len] = '\0';
     *data = buf;

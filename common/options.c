@@ -152,6 +152,19 @@ ch_status opt_set(const opt_group *groups, size_t n_groups, const char *name, co
     return set_value(d, target, value, err);
 }
 
+/* The shortest %g form that reads back to the same value (0.97f prints as 0.97, not
+ * 0.970000029; 0.2 as 0.2, not 0.20000000000000001), so --help and saved configs are exact
+ * and readable. */
+static void format_shortest(double v, bool is_float, char *buf, size_t n)
+{
+    for (int prec = 6; prec <= 17; prec++) { /* from 6: 10 prints as 10, not 1e+01 */
+        snprintf(buf, n, "%.*g", prec, v);
+        double back = strtod(buf, NULL);
+        if (is_float ? (float)back == (float)v : back == v)
+            return;
+    }
+}
+
 void opt_format_value(const opt_desc *d, const void *target, char *buf, size_t n)
 {
     const char *field = (const char *)target + d->offset;
@@ -159,8 +172,8 @@ void opt_format_value(const opt_desc *d, const void *target, char *buf, size_t n
     case OPT_T_BOOL: snprintf(buf, n, "%s", *(const bool *)field ? "true" : "false"); break;
     case OPT_T_INT: snprintf(buf, n, "%d", *(const int *)field); break;
     case OPT_T_INT64: snprintf(buf, n, "%lld", (long long)*(const int64_t *)field); break;
-    case OPT_T_FLOAT: snprintf(buf, n, "%.9g", (double)*(const float *)field); break;
-    case OPT_T_DOUBLE: snprintf(buf, n, "%.17g", *(const double *)field); break;
+    case OPT_T_FLOAT: format_shortest((double)*(const float *)field, true, buf, n); break;
+    case OPT_T_DOUBLE: format_shortest(*(const double *)field, false, buf, n); break;
     case OPT_T_STRING: snprintf(buf, n, "%s", field); break;
     case OPT_T_CHOICE: choice_name(d->choices, *(const int *)field, buf, n); break;
     }
@@ -175,14 +188,17 @@ static ch_status apply_config(const opt_group *groups, size_t n_groups, const ch
     if (!f)
         return ch_fail(err, CH_ERR_USAGE, "%s: cannot open config file: %s", path,
                        strerror(errno));
-    char line[4096];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
     int lineno = 0;
     ch_status st = CH_OK;
-    while (st == CH_OK && fgets(line, sizeof line, f)) {
+    while (st == CH_OK && (got = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            st = ch_fail(err, CH_ERR_USAGE, "%s:%d: line too long", path, lineno);
+        /* a NUL would silently end the line: binary files are not config files */
+        if (memchr(line, '\0', (size_t)got)) {
+            st = ch_fail(err, CH_ERR_USAGE, "%s:%d: binary data (NUL byte); not a config file",
+                         path, lineno);
             break;
         }
         char *hash = strchr(line, '#');
@@ -223,8 +239,11 @@ static ch_status apply_config(const opt_group *groups, size_t n_groups, const ch
         if (st != CH_OK)
             ch_wrap(err, st, "%s:%d", path, lineno);
     }
-    if (st == CH_OK && ferror(f))
-        st = ch_fail(err, CH_ERR_IO, "%s: read error", path);
+    if (st == CH_OK && ferror(f)) /* fopen succeeds on a directory, the read fails */
+        st = errno == EISDIR ? ch_fail(err, CH_ERR_USAGE, "%s: is a directory, not a config file",
+                                       path)
+                             : ch_fail(err, CH_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    free(line);
     fclose(f);
     return st;
 }
@@ -304,11 +323,15 @@ ch_status opt_parse(const opt_parser *p, int argc, char **argv, char **pos, int 
         CH_TRY(set_value(d, target, value, err));
     }
     if (*n_pos < p->min_pos || (p->max_pos >= 0 && *n_pos > p->max_pos)) {
+        /* the error is one line: the first usage form only (--help shows them all) */
+        int ulen = (int)strcspn(p->usage, "\n");
         if (p->max_pos == p->min_pos)
-            return ch_fail(err, CH_ERR_USAGE, "expected %d argument%s, got %d (usage: %s %s)",
-                           p->min_pos, p->min_pos == 1 ? "" : "s", *n_pos, p->prog, p->usage);
-        return ch_fail(err, CH_ERR_USAGE, "wrong number of arguments: %d (usage: %s %s)", *n_pos,
-                       p->prog, p->usage);
+            return ch_fail(err, CH_ERR_USAGE, "expected %d argument%s, got %d (usage: %s %.*s)",
+                           p->min_pos, p->min_pos == 1 ? "" : "s", *n_pos, p->prog, ulen,
+                           p->usage);
+        return ch_fail(err, CH_ERR_USAGE,
+                       "wrong number of arguments: %d (usage: %s %.*s; see %s --help)", *n_pos,
+                       p->prog, ulen, p->usage, p->prog);
     }
     return CH_OK;
 }

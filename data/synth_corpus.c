@@ -256,8 +256,9 @@ static ch_status prepare_dir(const char *dir, bool force, ch_error *err)
         closedir(d);
         if (nonempty && !force)
             return ch_fail(err, CH_ERR_IO, "%s: exists and is not empty (use --force)", dir);
-    } else if (dir_create(dir, err) != CH_OK) {
-        return ch_fail(err, CH_ERR_IO, "%s: cannot create the output folder", dir);
+    } else {
+        /* its message names the path component that failed and why */
+        CH_TRY(dir_create(dir, err));
     }
     if (access(dir, W_OK) != 0)
         return ch_fail(err, CH_ERR_IO, "%s: output folder is not writable", dir);
@@ -568,6 +569,9 @@ ch_status synth_run(const synth_options *o, uint64_t seed, int verbosity, synth_
     if (!o->kws_dir[0] && !o->sv_dir[0])
         return ch_fail(err, CH_ERR_USAGE,
                        "no output folder: give --kws <out-dir> and/or --speakers <out-dir>");
+    if (o->kws_dir[0] && strcmp(o->kws_dir, o->sv_dir) == 0) /* the second would find it full */
+        return ch_fail(err, CH_ERR_USAGE, "--kws and --speakers: give two different folders (%s)",
+                       o->kws_dir);
     if (o->snr_min_db > o->snr_max_db)
         return ch_fail(err, CH_ERR_USAGE, "--snr-min: %g is above --snr-max %g", o->snr_min_db,
                        o->snr_max_db);

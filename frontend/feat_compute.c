@@ -220,6 +220,76 @@ ch_status feat_workspace_create(const feat_computer *c, feat_workspace **out, ch
 }
 
 typedef double feat_v8d __attribute__((vector_size(64)));
+/* The same vector at float alignment: rows of `out` and frames of x are not 32-byte aligned. */
+typedef float feat_v8f_u __attribute__((vector_size(32), aligned(4), __may_alias__));
+
+/* In-register 8x8 transpose of the named vectors r0..r7 (r_k[l] -> r_l[k]): three rounds of
+ * two-input shuffles that GCC turns into unpck/shufps/perm2f128. Named variables, not an array,
+ * so that nothing is spilled (an array was kept in memory and stalled on store forwarding).
+ * The lane <-> row moves of the vertical pipeline were scalar strided single-float stores, the
+ * largest cost of a frame after the FFT. */
+#define TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7)                                             \
+    do {                                                                                     \
+        const feat_v8i lo_ = {0, 8, 1, 9, 4, 12, 5, 13}, hi_ = {2, 10, 3, 11, 6, 14, 7, 15}; \
+        const feat_v8i s0_ = {0, 1, 8, 9, 4, 5, 12, 13}, s1_ = {2, 3, 10, 11, 6, 7, 14, 15}; \
+        const feat_v8i p0_ = {0, 1, 2, 3, 8, 9, 10, 11}, p1_ = {4, 5, 6, 7, 12, 13, 14, 15}; \
+        feat_v8f t0_ = __builtin_shuffle(r0, r1, lo_), t1_ = __builtin_shuffle(r0, r1, hi_);   \
+        feat_v8f t2_ = __builtin_shuffle(r2, r3, lo_), t3_ = __builtin_shuffle(r2, r3, hi_);   \
+        feat_v8f t4_ = __builtin_shuffle(r4, r5, lo_), t5_ = __builtin_shuffle(r4, r5, hi_);   \
+        feat_v8f t6_ = __builtin_shuffle(r6, r7, lo_), t7_ = __builtin_shuffle(r6, r7, hi_);   \
+        feat_v8f u0_ = __builtin_shuffle(t0_, t2_, s0_), u1_ = __builtin_shuffle(t0_, t2_, s1_); \
+        feat_v8f u2_ = __builtin_shuffle(t1_, t3_, s0_), u3_ = __builtin_shuffle(t1_, t3_, s1_); \
+        feat_v8f u4_ = __builtin_shuffle(t4_, t6_, s0_), u5_ = __builtin_shuffle(t4_, t6_, s1_); \
+        feat_v8f u6_ = __builtin_shuffle(t5_, t7_, s0_), u7_ = __builtin_shuffle(t5_, t7_, s1_); \
+        r0 = __builtin_shuffle(u0_, u4_, p0_);                                               \
+        r1 = __builtin_shuffle(u1_, u5_, p0_);                                               \
+        r2 = __builtin_shuffle(u2_, u6_, p0_);                                               \
+        r3 = __builtin_shuffle(u3_, u7_, p0_);                                               \
+        r4 = __builtin_shuffle(u0_, u4_, p1_);                                               \
+        r5 = __builtin_shuffle(u1_, u5_, p1_);                                               \
+        r6 = __builtin_shuffle(u2_, u6_, p1_);                                               \
+        r7 = __builtin_shuffle(u3_, u7_, p1_);                                               \
+    } while (0)
+
+/* dst[k][l] = p[l * stride + k], k, l < 8: 8 samples of 8 frames into 8 vertical rows. */
+static inline void tile_in(const float *p, long stride, feat_v8f *dst)
+{
+    feat_v8f r0 = *(const feat_v8f_u *)p, r1 = *(const feat_v8f_u *)(p + stride);
+    feat_v8f r2 = *(const feat_v8f_u *)(p + 2 * stride), r3 = *(const feat_v8f_u *)(p + 3 * stride);
+    feat_v8f r4 = *(const feat_v8f_u *)(p + 4 * stride), r5 = *(const feat_v8f_u *)(p + 5 * stride);
+    feat_v8f r6 = *(const feat_v8f_u *)(p + 6 * stride), r7 = *(const feat_v8f_u *)(p + 7 * stride);
+    TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
+    dst[0] = r0, dst[1] = r1, dst[2] = r2, dst[3] = r3;
+    dst[4] = r4, dst[5] = r5, dst[6] = r6, dst[7] = r7;
+}
+
+/* out[l * stride + k] = v[k][l] for k < rows, l < nl: vertical rows back to frame rows. */
+static void store_rows(const feat_v8f *v, int rows, float *out, int stride, int nl)
+{
+    int k0 = 0;
+    for (; k0 + FEAT_LANES <= rows; k0 += FEAT_LANES) {
+        feat_v8f r0 = v[k0], r1 = v[k0 + 1], r2 = v[k0 + 2], r3 = v[k0 + 3];
+        feat_v8f r4 = v[k0 + 4], r5 = v[k0 + 5], r6 = v[k0 + 6], r7 = v[k0 + 7];
+        TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
+        float *o = out + k0;
+        if (nl == FEAT_LANES) {
+            *(feat_v8f_u *)o = r0, *(feat_v8f_u *)(o + stride) = r1;
+            *(feat_v8f_u *)(o + 2 * (size_t)stride) = r2;
+            *(feat_v8f_u *)(o + 3 * (size_t)stride) = r3;
+            *(feat_v8f_u *)(o + 4 * (size_t)stride) = r4;
+            *(feat_v8f_u *)(o + 5 * (size_t)stride) = r5;
+            *(feat_v8f_u *)(o + 6 * (size_t)stride) = r6;
+            *(feat_v8f_u *)(o + 7 * (size_t)stride) = r7;
+        } else { /* the last, partial block */
+            const feat_v8f r[8] = {r0, r1, r2, r3, r4, r5, r6, r7};
+            for (int l = 0; l < nl; l++)
+                *(feat_v8f_u *)(o + (size_t)l * stride) = r[l];
+        }
+    }
+    for (int l = 0; l < nl; l++)
+        for (int k = k0; k < rows; k++)
+            out[(size_t)l * stride + k] = v[k][l];
+}
 
 /* Samples of frame f: a pointer into x when the frame lies inside the signal, otherwise the
  * frame built in t[0..L) with Kaldi's reflection (-1 -> 0, n -> n-1, repeated). snip-edges:
@@ -249,6 +319,28 @@ static void load_block(const feat_computer *c, feat_workspace *ws, feat_rand *ra
     const int L = c->L;
     const float dither = c->o.dither;
     float *fv = ws->fv;
+    const long first = c->o.snip_edges ? f0 * c->S : f0 * c->S + c->S / 2 - c->L / 2;
+    if (dither == 0.0f && nl == V && first >= 0 && first + (V - 1) * (long)c->S + L <= n) {
+        /* a whole block inside the signal (nearly all of them): 8x8 tiles, 8 vector loads
+         * from the 8 frames, transposed into 8 rows */
+        feat_v8f *rows = (feat_v8f *)fv;
+        /* the samples the next block adds (after this block's last frame) are fetched while
+         * this one is transposed: 8 interleaved strided streams defeat the hardware prefetcher
+         * on long signals that are not in cache */
+        const long ahead = first + (V - 1) * (long)c->S + L, ahead_n = (long)V * c->S;
+        const long pf_end = ahead + ahead_n < n ? ahead + ahead_n : n;
+        int i = 0;
+        for (int t = 0; i + V <= L; i += V, t++) {
+            const long at = ahead + (long)t * 32; /* two 64-byte lines per tile */
+            if (at < pf_end)
+                __builtin_prefetch(x + at), __builtin_prefetch(x + at + 16);
+            tile_in(x + first + i, c->S, rows + i);
+        }
+        for (; i < L; i++)
+            for (int l = 0; l < V; l++)
+                fv[(size_t)i * V + l] = x[first + (long)l * c->S + i];
+        return;
+    }
     for (int l = 0; l < V; l++) {
         if (l >= nl) {
             for (int i = 0; i < L; i++)
@@ -267,11 +359,23 @@ static void load_block(const feat_computer *c, feat_workspace *ws, feat_rand *ra
     }
 }
 
-static feat_v8f log_energy_v8(const feat_v8f *v, int n)
+/* log(max(sum_i v_i^2, FLT_EPSILON)) per lane, summed in order i = 0..n-1, where v_i is
+ * rows[i] + add (the DC offset not yet subtracted in place) or, with rows == NULL, the i-th
+ * row of the FFT input split into zr (even rows) and zi (odd rows). */
+static feat_v8f log_energy_v8(const feat_v8f *rows, feat_v8f add, const feat_v8f *zr,
+                              const feat_v8f *zi, int n)
 {
-    feat_v8f e = v[0] * v[0];
-    for (int i = 1; i < n; i++)
-        e += v[i] * v[i];
+    feat_v8f e = add * 0.0f; /* set at i = 0 */
+    for (int i = 0; i < n; i++) {
+        feat_v8f v;
+        if (rows)
+            v = rows[i] + add;
+        else if (i & 1)
+            v = zi[i >> 1];
+        else
+            v = zr[i >> 1];
+        e = i ? e + v * v : v * v;
+    }
     const feat_v8f eps = e * 0.0f + FLT_EPSILON;
     feat_v8i keep = e > eps;
     e = (feat_v8f)((keep & (feat_v8i)e) | (~keep & (feat_v8i)eps));
@@ -280,17 +384,23 @@ static feat_v8f log_energy_v8(const feat_v8f *v, int n)
 
 /* Time-domain steps on the 8 frames of ws->fv, all lanes at once: DC removal (sum in double,
  * as Kaldi), raw log-energy, pre-emphasis (Kaldi runs it backwards in place: x[i] -= p x[i-1],
- * then x[0] -= p x[0]) fused with the window, energy floor. Rows L..N-1 stay zero (padding). */
+ * then x[0] -= p x[0]) and the window, energy floor. One pass after the sum: the mean is added
+ * on the fly (the same float operations as subtracting it first), and with the own FFT the
+ * result goes straight into its input zr/zi (row i to zr[i/2] or zi[i/2]) with rows L..N-1
+ * zeroed as padding; with FFTW it stays in fv, whose rows L..N-1 are always zero. */
 static void prepare_block(const feat_computer *c, feat_workspace *ws)
 {
     const feat_options *o = &c->o;
-    const int L = c->L;
+    const int L = c->L, N = c->N;
     feat_v8f *fv = (feat_v8f *)ws->fv;
+    feat_v8f *zr = (feat_v8f *)ws->zr, *zi = (feat_v8f *)ws->zi;
     const float *win = c->window;
+    const feat_v8f zero = fv[0] * 0.0f;
+    feat_v8f neg_mean = zero;
     if (o->remove_dc_offset) {
         /* float partial sums of 8 rows (a tree, exact for int16-valued samples since they
          * stay below 2^24), accumulated in double like Kaldi's VectorBase::Sum */
-        feat_v8d s = __builtin_convertvector(fv[0] * 0.0f, feat_v8d);
+        feat_v8d s = __builtin_convertvector(zero, feat_v8d);
         int i = 0;
         for (; i + 8 <= L; i += 8) {
             feat_v8f a = (fv[i] + fv[i + 1]) + (fv[i + 2] + fv[i + 3]);
@@ -299,19 +409,41 @@ static void prepare_block(const feat_computer *c, feat_workspace *ws)
         }
         for (; i < L; i++)
             s += __builtin_convertvector(fv[i], feat_v8d);
-        const feat_v8f neg_mean = -__builtin_convertvector(s, feat_v8f) / (float)L;
-        for (int i = 0; i < L; i++)
-            fv[i] += neg_mean;
+        neg_mean = -__builtin_convertvector(s, feat_v8f) / (float)L;
     }
-    feat_v8f energy = fv[0] * 0.0f;
+    feat_v8f energy = zero;
     if (c->need_raw_energy)
-        energy = log_energy_v8(fv, L);
+        energy = log_energy_v8(fv, neg_mean, NULL, NULL, L);
     const float p = o->preemph_coeff;
-    for (int i = L - 1; i > 0; i--)
-        fv[i] = (fv[i] - p * fv[i - 1]) * win[i];
-    fv[0] = (fv[0] - p * fv[0]) * win[0];
+    feat_v8f cur = fv[L - 1] + neg_mean;
+    if (c->own_fft) {
+        for (int i = L - 1; i > 0; i--) {
+            const feat_v8f prev = fv[i - 1] + neg_mean;
+            const feat_v8f v = (cur - p * prev) * win[i];
+            if (i & 1)
+                zi[i >> 1] = v;
+            else
+                zr[i >> 1] = v;
+            cur = prev;
+        }
+        zr[0] = (cur - p * cur) * win[0];
+        for (int i = L; i < N; i++) {
+            if (i & 1)
+                zi[i >> 1] = zero;
+            else
+                zr[i >> 1] = zero;
+        }
+    } else {
+        for (int i = L - 1; i > 0; i--) {
+            const feat_v8f prev = fv[i - 1] + neg_mean;
+            fv[i] = (cur - p * prev) * win[i];
+            cur = prev;
+        }
+        fv[0] = (cur - p * cur) * win[0];
+    }
     if (!o->raw_energy && (o->use_energy || o->feature_type == FEAT_SPECTROGRAM))
-        energy = log_energy_v8(fv, L);
+        energy = c->own_fft ? log_energy_v8(NULL, zero, zr, zi, L)
+                            : log_energy_v8(fv, zero, NULL, NULL, L);
     if (o->energy_floor > 0.0f) {
         const feat_v8f fl = energy * 0.0f + c->log_energy_floor;
         feat_v8i low = energy < fl;
@@ -324,13 +456,7 @@ static void prepare_block(const feat_computer *c, feat_workspace *ws)
 static void power_block(const feat_computer *c, feat_workspace *ws, int nl)
 {
     enum { V = FEAT_LANES };
-    if (c->own_fft) {
-        const feat_v8f *fv = (const feat_v8f *)ws->fv;
-        feat_v8f *zr = (feat_v8f *)ws->zr, *zi = (feat_v8f *)ws->zi;
-        for (int j = 0; j < c->N / 2; j++) {
-            zr[j] = fv[2 * j];
-            zi[j] = fv[2 * j + 1];
-        }
+    if (c->own_fft) { /* prepare_block wrote the FFT input */
         feat_fft_power(&c->fft, ws->zr, ws->zi, ws->power);
         return;
     }
@@ -356,12 +482,9 @@ static void finish_block(const feat_computer *c, feat_workspace *ws, int nl, flo
 
     if (o->feature_type == FEAT_SPECTROGRAM) {
         feat_log_floor(pw, pw, nf * V);
-        for (int l = 0; l < nl; l++) {
-            float *row = out + (size_t)l * dim;
-            for (int k = 0; k < nf; k++)
-                row[k] = pw[(size_t)k * V + l];
-            row[0] = ws->energy[l]; /* Kaldi: bin 0 is always the signal log-energy */
-        }
+        store_rows((const feat_v8f *)pw, nf, out, dim, nl);
+        for (int l = 0; l < nl; l++)
+            out[(size_t)l * dim] = ws->energy[l]; /* Kaldi: bin 0 is the signal log-energy */
         return;
     }
     if (o->feature_type == FEAT_FBANK && !o->use_power) {
@@ -386,13 +509,10 @@ static void finish_block(const feat_computer *c, feat_workspace *ws, int nl, flo
         if (o->use_log_fbank)
             feat_log_floor(mel, mel, nb * V);
         const int off = o->use_energy && !o->htk_compat ? 1 : 0;
-        for (int l = 0; l < nl; l++) {
-            float *row = out + (size_t)l * dim;
-            for (int b = 0; b < nb; b++)
-                row[off + b] = mel[(size_t)b * V + l];
-            if (o->use_energy)
-                row[o->htk_compat ? nb : 0] = ws->energy[l];
-        }
+        store_rows(melv, nb, out + off, dim, nl);
+        if (o->use_energy)
+            for (int l = 0; l < nl; l++)
+                out[(size_t)l * dim + (o->htk_compat ? nb : 0)] = ws->energy[l];
         return;
     }
     /* MFCC: log, DCT, lifter, energy */
@@ -406,10 +526,9 @@ static void finish_block(const feat_computer *c, feat_workspace *ws, int nl, flo
             acc += melv[n] * d[n];
         cep[k] = acc * c->lifter[k];
     }
+    store_rows(cep, nc, out, dim, nl);
     for (int l = 0; l < nl; l++) {
         float *row = out + (size_t)l * dim;
-        for (int k = 0; k < nc; k++)
-            row[k] = ws->ceps[(size_t)k * V + l];
         if (o->use_energy)
             row[0] = ws->energy[l];
         if (o->htk_compat) {

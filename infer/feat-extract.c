@@ -6,9 +6,10 @@
  *   e.g. feat-extract --feature-type=fbank --num-mel-bins=80 --dither=0 scp:wav.scp \
  *            ark,scp:feats.ark,feats.scp
  *
- * wav-rspecifier "scp:wav.scp": "utt-id path" lines (pipes are not supported). Plain audio
- * files instead: key = basename without extension. Audio at another rate is resampled to
- * --sample-frequency, multi-channel audio mixed down (or --channel). Defaults follow the
+ * wav-rspecifier "scp:wav.scp": "utt-id path" lines, or "utt-id command |" (Kaldi's pipes,
+ * run with the shell; its stdout is the audio). Plain audio files instead: key = basename
+ * without extension. Audio at another rate is resampled to --sample-frequency, multi-channel
+ * audio mixed down (or --channel); both are said once on stderr. Defaults follow the
  * Kaldi binary of the --feature-type (e.g. MFCC use-energy=true, dither=1 with Kaldi's exact
  * rand() sequence, so output matches an un-configured Kaldi run).
  *
@@ -86,11 +87,6 @@ static void read_one(const ctx *c, utt *u)
 {
     ch_error e;
     u->ok = true;
-    size_t len = strlen(u->path);
-    if (len && u->path[len - 1] == '|') {
-        utt_fail(u, "%s", "pipe commands in wav.scp are not supported (give a file path)");
-        return;
-    }
     if (audio_read(u->path, c->ao, &u->audio, &e) != CH_OK) {
         utt_fail(u, "%s", e.msg);
         return;
@@ -98,8 +94,8 @@ static void read_one(const ctx *c, utt *u)
     u->frames = feat_num_frames(c->fc, u->audio.n);
     if (u->frames <= 0) {
         char d[128];
-        snprintf(d, sizeof d, "%ld samples is too short for one frame of %d", u->audio.n,
-                 feat_window_size(c->fc));
+        snprintf(d, sizeof d, "too short: %ld samples, one frame needs %d (--snip-edges=false "
+                 "pads short files)", u->audio.n, feat_window_size(c->fc));
         utt_fail(u, "%s", d);
     }
 }
@@ -225,12 +221,32 @@ int main(int argc, char **argv)
         "       " PROG " [options] <audio-file>... <feats-wspecifier>",
         "Computes Kaldi-exact fbank, MFCC or spectrogram features of every utterance of a "
         "wav.scp (scp:wav.scp) or of audio files, optionally with CMVN and energy VAD, and "
-        "writes a Kaldi archive, e.g. ark,scp:feats.ark,feats.scp or ark,t:- for text on stdout.",
+        "writes a Kaldi archive, e.g. ark,scp:feats.ark,feats.scp or ark,t:- for text on stdout. "
+        "Audio at another rate is resampled and multi-channel audio mixed down (said once on "
+        "stderr); a wav.scp entry ending in '|' is a shell command writing the audio.",
         groups, n_groups, 2, -1};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int n_pos = 0;
+
+    /* Everything below is released at `done`, whatever path leads there. */
+    char **pos = NULL;
+    scp_list scp = {0};
+    int n_utt = 0;
+    utt *utts = NULL;
+    char (*keys)[256] = NULL;
+    feat_computer *fc = NULL, *efc = NULL;
+    kaldi_writer *w = NULL;
+    feat_workspace **ws = NULL, **ews = NULL;
+    int threads = 1, done = 0, failed = 0, verbosity = 1;
+    char first_fail[2600] = ""; /* for the error line under --quiet, which hides warnings */
     bool help = false;
-    ch_status st = opt_parse(&parser, argc, argv, pos, &n_pos, &help, &err);
+    ch_status st = CH_OK;
+
+    pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) {
+        st = ch_fail(&err, CH_ERR_NOMEM, "cannot allocate the argument list");
+        goto done;
+    }
+    int n_pos = 0;
+    st = opt_parse(&parser, argc, argv, pos, &n_pos, &help, &err);
     if (st == CH_OK && !help) {
         /* defaults depend on the type (MFCC use-energy=true): parse again on its defaults */
         int type = fo.feature_type;
@@ -242,61 +258,56 @@ int main(int argc, char **argv)
         com = cli_common_default();
         st = opt_parse(&parser, argc, argv, pos, &n_pos, &help, &err);
     }
-    if (st != CH_OK) {
-        free(pos);
-        return cli_report(PROG, st, &err);
-    }
-    if (help) {
-        free(pos);
-        return 0;
-    }
-    int verbosity = cli_verbosity(&com);
+    if (st != CH_OK || help)
+        goto done;
+    verbosity = cli_verbosity(&com);
     ao.target_rate_hz = (int)fo.samp_freq_hz;
-    if ((st = cli_check_device(&com, false, &err)) != CH_OK) {
-        free(pos);
-        return cli_report(PROG, st, &err);
-    }
-    int threads = cli_threads(&com);
+    if ((st = cli_check_device(&com, false, &err)) != CH_OK)
+        goto done;
+    threads = cli_threads(&com);
     omp_set_num_threads(threads);
 
     /* the utterance list */
-    scp_list scp = {0};
-    int n_utt = 0;
-    utt *utts = NULL;
     const char *wspec = pos[n_pos - 1];
-    char (*keys)[256] = NULL;
     if (n_pos == 2 && strncmp(pos[0], "scp:", 4) == 0) {
-        if ((st = scp_list_read(pos[0] + 4, &scp, &err)) != CH_OK) {
-            free(pos);
-            return cli_report(PROG, st, &err);
-        }
+        if ((st = scp_list_read(pos[0] + 4, &scp, &err)) != CH_OK)
+            goto done;
         n_utt = scp.n;
-        utts = calloc((size_t)(n_utt ? n_utt : 1), sizeof *utts);
+        if (n_utt == 0) { /* Kaldi's compute-*-feats also fail when nothing was done */
+            st = ch_fail(&err, CH_ERR_FORMAT, "%s: no utterances (empty list)", pos[0] + 4);
+            goto done;
+        }
+        utts = ch_calloc(&err, (size_t)n_utt, sizeof *utts, pos[0] + 4);
+        if (!utts) {
+            st = CH_ERR_NOMEM;
+            goto done;
+        }
         for (int i = 0; i < n_utt; i++) {
             utts[i].key = scp.entries[i].key;
             utts[i].path = scp.entries[i].value;
         }
     } else {
         if (strncmp(pos[0], "ark:", 4) == 0 || strncmp(pos[0], "ark,", 4) == 0) {
-            ch_fail(&err, CH_ERR_USAGE,
-                    "%s: wav archives are not supported; give scp:wav.scp or audio files", pos[0]);
-            free(pos);
-            return cli_report(PROG, CH_ERR_USAGE, &err);
+            st = ch_fail(&err, CH_ERR_USAGE,
+                         "%s: wav archives are not supported; give scp:wav.scp or audio files",
+                         pos[0]);
+            goto done;
         }
         n_utt = n_pos - 1;
-        utts = calloc((size_t)n_utt, sizeof *utts);
-        keys = calloc((size_t)n_utt, sizeof *keys);
+        utts = ch_calloc(&err, (size_t)n_utt, sizeof *utts, "utterance list");
+        keys = ch_calloc(&err, (size_t)n_utt, sizeof *keys, "utterance list");
+        if (!utts || !keys) {
+            st = CH_ERR_NOMEM;
+            goto done;
+        }
         for (int i = 0; i < n_utt; i++) {
             utts[i].path = pos[i];
             utts[i].key = base_key(pos[i], keys[i], sizeof keys[i]);
         }
     }
 
-    feat_computer *fc = NULL, *efc = NULL;
-    if ((st = feat_computer_create(&fo, &fc, &err)) != CH_OK) {
-        free(pos);
-        return cli_report(PROG, st, &err);
-    }
+    if ((st = feat_computer_create(&fo, &fc, &err)) != CH_OK)
+        goto done;
     bool energy_in_col0 = (fo.feature_type == FEAT_MFCC && fo.use_energy && !fo.htk_compat) ||
                           (fo.feature_type == FEAT_FBANK && fo.use_energy && !fo.htk_compat) ||
                           fo.feature_type == FEAT_SPECTROGRAM;
@@ -310,28 +321,21 @@ int main(int argc, char **argv)
         eo.raw_energy = true;
         eo.low_freq_hz = 20.0f;
         eo.high_freq_hz = 0.0f;
-        if ((st = feat_computer_create(&eo, &efc, &err)) != CH_OK) {
-            feat_computer_free(fc);
-            free(pos);
-            return cli_report(PROG, st, &err);
-        }
+        if ((st = feat_computer_create(&eo, &efc, &err)) != CH_OK)
+            goto done;
     }
-    kaldi_writer *w = NULL;
-    if ((st = kaldi_writer_open(wspec, &w, &err)) != CH_OK) {
-        feat_computer_free(fc);
-        feat_computer_free(efc);
-        free(pos);
-        return cli_report(PROG, st, &err);
+    if ((st = kaldi_writer_open(wspec, &w, &err)) != CH_OK)
+        goto done;
+    ws = ch_calloc(&err, (size_t)threads, sizeof *ws, "workspaces");
+    ews = ch_calloc(&err, (size_t)threads, sizeof *ews, "workspaces");
+    if (!ws || !ews) {
+        st = CH_ERR_NOMEM;
+        goto done;
     }
-    feat_workspace **ws = calloc((size_t)threads, sizeof *ws);
-    feat_workspace **ews = calloc((size_t)threads, sizeof *ews);
-    for (int t = 0; t < threads; t++) {
+    for (int t = 0; t < threads; t++)
         if ((st = feat_workspace_create(fc, &ws[t], &err)) != CH_OK ||
-            (efc && (st = feat_workspace_create(efc, &ews[t], &err)) != CH_OK)) {
-            free(pos);
-            return cli_report(PROG, st, &err);
-        }
-    }
+            (efc && (st = feat_workspace_create(efc, &ews[t], &err)) != CH_OK))
+            goto done;
     ctx c = {fc, efc, ws, ews, &xo, &co, &vo, &ao, verbosity};
     feat_rand rand_state; /* one Kaldi process: glibc rand() never seeded */
     feat_rand_init(&rand_state, 1);
@@ -340,7 +344,7 @@ int main(int argc, char **argv)
     progress_init(&prog, PROG, "utt", n_utt, verbosity >= 1);
     double t0 = timer_now(), audio_s = 0;
     long frames_out = 0;
-    int done = 0, failed = 0, resampled = 0, mixed = 0;
+    int resampled = 0, mixed = 0;
     for (int c0 = 0; c0 < n_utt && st == CH_OK; c0 += CHUNK) {
         int c1 = c0 + CHUNK < n_utt ? c0 + CHUNK : n_utt;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -358,21 +362,34 @@ int main(int argc, char **argv)
                 compute_one(&c, &utts[i], omp_get_thread_num());
         for (int i = c0; i < c1; i++) {
             utt *u = &utts[i];
-            if (u->ok) {
+            if (st != CH_OK) {
+                /* a write failed: release the rest of the chunk */
+            } else if (u->ok) {
                 st = kaldi_write_matrix(w, u->key, u->feats, u->rows, feat_dim(fc), &err);
-                if (st != CH_OK)
-                    break;
-                done++;
-                frames_out += u->rows;
-                audio_s += (double)u->audio.n / fo.samp_freq_hz;
-                resampled += u->audio.resampled;
-                mixed += u->audio.mixed_down;
-                if (u->audio.resampled)
-                    log_msg(verbosity, 2, "%s: resampled %d -> %d Hz\n", u->key,
-                            u->audio.file_rate_hz, u->audio.rate_hz);
+                if (st == CH_OK) {
+                    done++;
+                    frames_out += u->rows;
+                    audio_s += (double)u->audio.n / fo.samp_freq_hz;
+                    if (u->audio.resampled && resampled++ == 0)
+                        log_msg(verbosity, 1, "%s: note: %s is at %d Hz: resampled to %d Hz "
+                                "(said once; the summary counts the files)\n", PROG, u->key,
+                                u->audio.file_rate_hz, u->audio.rate_hz);
+                    if (u->audio.mixed_down && mixed++ == 0)
+                        log_msg(verbosity, 1, "%s: note: %s has %d channels: mixed down to mono "
+                                "(--channel=N takes one; said once)\n", PROG, u->key,
+                                u->audio.file_channels);
+                }
             } else {
                 failed++;
-                log_warn(verbosity, "utterance %s (%s): %s", u->key, u->path, u->msg);
+                /* library messages start with the path, which the warning already names */
+                size_t pl = strlen(u->path);
+                bool named =
+                    strncmp(u->msg, u->path, pl) == 0 && strncmp(u->msg + pl, ": ", 2) == 0;
+                const char *m = named ? u->msg + pl + 2 : u->msg;
+                log_warn(verbosity, "utterance %s (%s): %s", u->key, u->path, m);
+                if (!first_fail[0])
+                    snprintf(first_fail, sizeof first_fail, "utterance %s (%s): %s", u->key,
+                             u->path, m);
             }
             free(u->feats);
             u->feats = NULL;
@@ -383,24 +400,11 @@ int main(int argc, char **argv)
     progress_finish(&prog);
     double secs = timer_now() - t0;
     ch_status cst = kaldi_writer_close(w, st == CH_OK ? &err : NULL);
+    w = NULL;
     if (st == CH_OK)
         st = cst;
-    for (int t = 0; t < threads; t++) {
-        feat_workspace_free(ws[t]);
-        feat_workspace_free(ews[t]);
-    }
-    free(ws);
-    free(ews);
-    feat_computer_free(fc);
-    feat_computer_free(efc);
-    for (int i = 0; i < n_utt; i++)
-        audio_free(&utts[i].audio);
-    free(utts);
-    free(keys);
-    scp_list_free(&scp);
-    free(pos);
     if (st != CH_OK)
-        return cli_report(PROG, st, &err);
+        goto done;
 
     if (resampled)
         log_msg(verbosity, 1, "%s: resampled %d file(s) to %d Hz\n", PROG, resampled,
@@ -413,10 +417,36 @@ int main(int argc, char **argv)
         printf("{\"done\":%d,\"total\":%d,\"failed\":%d,\"frames\":%ld,\"dim\":%d,"
                "\"feature_type\":\"%s\",\"audio_s\":%.3f,\"seconds\":%.3f,\"x_real_time\":%.1f,"
                "\"threads\":%d}\n",
-               done, n_utt, failed, frames_out,
-               fo.feature_type == FEAT_FBANK ? fo.num_mel_bins + fo.use_energy
-               : fo.feature_type == FEAT_MFCC ? fo.num_ceps : 0,
-               feat_type_name(fo.feature_type), audio_s, secs, secs > 0 ? audio_s / secs : 0.0,
-               threads);
-    return failed > xo.max_failures ? 1 : 0;
+               done, n_utt, failed, frames_out, feat_dim(fc), feat_type_name(fo.feature_type),
+               audio_s, secs, secs > 0 ? audio_s / secs : 0.0, threads);
+
+done:
+    kaldi_writer_close(w, NULL); /* only on an early error: discards the partial ark */
+    for (int t = 0; ws && t < threads; t++)
+        feat_workspace_free(ws[t]);
+    for (int t = 0; ews && t < threads; t++)
+        feat_workspace_free(ews[t]);
+    free(ws);
+    free(ews);
+    feat_computer_free(fc);
+    feat_computer_free(efc);
+    for (int i = 0; utts && i < n_utt; i++) {
+        free(utts[i].feats);
+        audio_free(&utts[i].audio);
+    }
+    free(utts);
+    free(keys);
+    scp_list_free(&scp);
+    free(pos);
+    if (st != CH_OK)
+        return cli_report(PROG, st, &err);
+    if (help)
+        return 0;
+    if (failed > xo.max_failures) {
+        if (verbosity < 1) /* the warnings and "Done" line were silenced: still say why */
+            fprintf(stderr, "%s: %d of %d utterances failed, first: %s\n", PROG, failed, n_utt,
+                    first_fail);
+        return 1;
+    }
+    return 0;
 }

@@ -26,6 +26,9 @@
 #include "models/pool2d.h"
 #include "models/softmax_ce.h"
 #include "models/time_pool.h"
+#include "models/lstm.h"
+#include "models/attention_pool.h"
+#include "models/aam_softmax.h"
 
 typedef struct nn_backend {
     const char *name; /* "cpu", "cuda" */
@@ -89,7 +92,38 @@ typedef struct nn_backend {
 
     double (*softmax_ce_forward_backward)(float *dlogits, const float *logits,
                                           const int *labels, const softmax_ce_dims *d);
-    /* new entries go here (LSTM, attention pooling, AAM-softmax, ...) */
+
+    size_t (*lstm_workspace_floats)(const lstm_dims *d);
+    void (*lstm_forward)(float *y, float *hn, float *cn, float *gates, float *cells,
+                         const float *x, const int *lengths, const float *w, const lstm_dims *d,
+                         float *ws);
+    void (*lstm_backward)(float *dx, float *dw, float *dh0, float *dc0, const float *dy,
+                          const float *dhn, const float *dcn, const float *y, const float *gates,
+                          const float *cells, const float *x, const int *lengths,
+                          const float *w, const lstm_dims *d, float *ws);
+
+    size_t (*attention_pool_workspace_floats)(const attention_pool_dims *d);
+    void (*attention_pool_forward)(float *out, float *saved, const float *h, const int *lengths,
+                                   const float *w, const attention_pool_dims *d, float *ws);
+    void (*attention_pool_backward)(float *dh, float *dw, const float *dout, const float *saved,
+                                    const float *h, const int *lengths, const float *w,
+                                    const attention_pool_dims *d, float *ws);
+
+    /* speaker models (models/aam_softmax.h, time_mask.h, resblock.h) */
+    size_t (*aam_softmax_workspace_floats)(const aam_dims *d);
+    double (*aam_softmax_forward_backward)(float *logits, float *demb, float *dw,
+                                           const float *emb, const float *w, const int *labels,
+                                           const aam_dims *d, float *ws);
+    void (*time_mask)(float *x, const int *lengths, int N, int R, int T);
+    void (*add_relu_forward)(float *out, const float *a, const float *b, size_t n);
+
+    /* OPTIONAL (may be NULL; not reported by nn_backend_missing): eval-mode BN -> ReLU -> 3x3
+     * conv fused (models/conv3x3_direct.h), only for shapes with conv3x3_direct_ok(d). Without
+     * it callers run batchnorm_forward_eval, relu_forward and conv2d_forward. */
+    void (*conv2d_bnrelu_forward)(float *out, const float *in, const float *scale,
+                                  const float *shift, const float *w, const float *b,
+                                  const conv2d_dims *d, float *ws);
+    /* new entries go here */
 } nn_backend;
 
 /* Per-run context passed explicitly to model code: the backend, the thread count (the caller

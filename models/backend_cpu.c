@@ -2,8 +2,11 @@
 #include "models/backend.h"
 
 #include "models/concat.h"
+#include "models/conv3x3_direct.h"
 #include "models/dropout.h"
 #include "models/relu.h"
+#include "models/resblock.h"
+#include "models/time_mask.h"
 
 static const nn_backend cpu_backend = {
     .name = "cpu",
@@ -33,6 +36,17 @@ static const nn_backend cpu_backend = {
     .stats_pool_forward = stats_pool_forward,
     .stats_pool_backward = stats_pool_backward,
     .softmax_ce_forward_backward = softmax_ce_forward_backward,
+    .lstm_workspace_floats = lstm_workspace_floats,
+    .lstm_forward = lstm_forward,
+    .lstm_backward = lstm_backward,
+    .attention_pool_workspace_floats = attention_pool_workspace_floats,
+    .attention_pool_forward = attention_pool_forward,
+    .attention_pool_backward = attention_pool_backward,
+    .aam_softmax_workspace_floats = aam_softmax_workspace_floats,
+    .aam_softmax_forward_backward = aam_softmax_forward_backward,
+    .time_mask = time_mask,
+    .add_relu_forward = add_relu_forward,
+    .conv2d_bnrelu_forward = conv2d_bnrelu_forward,
 };
 
 const nn_backend *nn_backend_cpu(void) { return &cpu_backend; }
@@ -48,7 +62,10 @@ const char *nn_backend_missing(const nn_backend *be)
         "maxpool2d_forward", "maxpool2d_backward", "concat_forward", "concat_backward",
         "linear_forward", "linear_backward", "dropout_forward_train", "dropout_backward",
         "mean_pool_forward", "mean_pool_backward", "stats_pool_forward", "stats_pool_backward",
-        "softmax_ce_forward_backward"};
+        "softmax_ce_forward_backward", "lstm_workspace_floats", "lstm_forward", "lstm_backward",
+        "attention_pool_workspace_floats", "attention_pool_forward", "attention_pool_backward",
+        "aam_softmax_workspace_floats", "aam_softmax_forward_backward", "time_mask",
+        "add_relu_forward"};
     const void *fns[] = {
         (const void *)be->conv2d_workspace_floats, (const void *)be->conv2d_forward,
         (const void *)be->conv2d_backward, (const void *)be->conv1d_workspace_floats,
@@ -62,7 +79,13 @@ const char *nn_backend_missing(const nn_backend *be)
         (const void *)be->linear_backward, (const void *)be->dropout_forward_train,
         (const void *)be->dropout_backward, (const void *)be->mean_pool_forward,
         (const void *)be->mean_pool_backward, (const void *)be->stats_pool_forward,
-        (const void *)be->stats_pool_backward, (const void *)be->softmax_ce_forward_backward};
+        (const void *)be->stats_pool_backward, (const void *)be->softmax_ce_forward_backward,
+        (const void *)be->lstm_workspace_floats, (const void *)be->lstm_forward,
+        (const void *)be->lstm_backward, (const void *)be->attention_pool_workspace_floats,
+        (const void *)be->attention_pool_forward, (const void *)be->attention_pool_backward,
+        (const void *)be->aam_softmax_workspace_floats,
+        (const void *)be->aam_softmax_forward_backward, (const void *)be->time_mask,
+        (const void *)be->add_relu_forward};
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
         if (!fns[i])
             return names[i];

@@ -7,6 +7,8 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "models/conv3x3_direct.h"
+
 int conv2d_out_f(const conv2d_dims *d)
 {
     return (d->F + 2 * d->pF - d->dF * (d->kF - 1) - 1) / d->sF + 1;
@@ -38,11 +40,21 @@ static int is_pointwise(const conv2d_dims *d)
     return d->kF == 1 && d->kT == 1 && d->sF == 1 && d->sT == 1 && d->pF == 0 && d->pT == 0;
 }
 
-/* Per-thread workspace: col (K, P) + partial dW (Cout, K) + partial db (Cout). */
+/* Per-thread workspace: col (K, P) (or the direct 3x3 kernel's scratch) + partial dW (Cout, K)
+ * + partial db (Cout). */
 static size_t slot_floats(const conv2d_dims *d)
 {
     size_t K = (size_t)d->Cin * d->kF * d->kT, P = (size_t)conv2d_out_f(d) * conv2d_out_t(d);
-    return K * P + (size_t)d->Cout * K + (size_t)d->Cout + 16; /* +16 keeps slots 64-B apart */
+    size_t col = K * P;
+    if (conv3x3_direct_ok(d) && conv3x3_direct_floats(d) > col)
+        col = conv3x3_direct_floats(d);
+    return col + (size_t)d->Cout * K + (size_t)d->Cout + 16; /* +16 keeps slots 64-B apart */
+}
+
+/* Where the partial dW starts in a slot (after the col / scratch area). */
+static size_t slot_col_floats(const conv2d_dims *d)
+{
+    return slot_floats(d) - (size_t)d->Cout * d->Cin * d->kF * d->kT - d->Cout - 16;
 }
 
 size_t conv2d_workspace_floats(const conv2d_dims *d)
@@ -136,12 +148,16 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *b,
     const int Fo = conv2d_out_f(d), To = conv2d_out_t(d);
     const int K = d->Cin * d->kF * d->kT, P = Fo * To;
     const size_t isn = in_stride(d), osn = out_stride(d), slot = slot_floats(d);
-    const int pw = is_pointwise(d);
+    const int pw = is_pointwise(d), direct = conv3x3_direct_ok(d);
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < d->N; n++) {
         float *col = ws + (size_t)omp_get_thread_num() * slot;
         const float *x = in + (size_t)n * isn;
         float *y = out + (size_t)n * osn;
+        if (direct) {
+            conv3x3_direct_forward(y, x, w, b, d, col);
+            continue;
+        }
         if (!pw)
             im2col(col, x, d, Fo, To);
         float beta = 0.0f;
@@ -164,7 +180,7 @@ void conv2d_backward(float *din, float *dw, float *db, const float *dout, const 
     const int K = d->Cin * d->kF * d->kT, P = Fo * To;
     const size_t isn = in_stride(d), osn = out_stride(d), slot = slot_floats(d);
     const size_t ixn = (size_t)d->Cin * d->F * d->T; /* floats of one input sample */
-    const int pw = is_pointwise(d);
+    const int pw = is_pointwise(d), direct = conv3x3_direct_ok(d);
     int nth = 1;
 #pragma omp parallel
     {
@@ -172,19 +188,31 @@ void conv2d_backward(float *din, float *dw, float *db, const float *dout, const 
         nth = omp_get_num_threads();
         int th = omp_get_thread_num();
         float *col = ws + (size_t)th * slot;
-        float *pdw = col + (size_t)K * P;
+        float *pdw = col + slot_col_floats(d);
         float *pdb = pdw + (size_t)d->Cout * K;
         memset(pdw, 0, sizeof(float) * ((size_t)d->Cout * K + d->Cout));
 #pragma omp for schedule(static)
         for (int n = 0; n < d->N; n++) {
             const float *x = in + (size_t)n * isn;
             const float *g = dout + (size_t)n * osn;
+            if (direct) {
+                conv3x3_direct_backward(din ? din + (size_t)n * isn : NULL, pdw, g, x, w, d,
+                                        col);
+                if (db)
+                    for (int co = 0; co < d->Cout; co++) {
+                        double s = 0.0;
+                        for (int p = 0; p < P; p++)
+                            s += g[(size_t)co * P + p];
+                        pdb[co] += (float)s;
+                    }
+                continue;
+            }
             if (!pw)
                 im2col(col, x, d, Fo, To);
             /* dW_partial (Cout, K) += g (Cout, P) x col^T (P, K) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->Cout, K, P, 1.0f, g, P,
                         pw ? x : col, P, 1.0f, pdw, K);
-            for (int co = 0; co < d->Cout; co++) {
+            for (int co = 0; db && co < d->Cout; co++) {
                 double s = 0.0;
                 for (int p = 0; p < P; p++)
                     s += g[(size_t)co * P + p];
@@ -209,7 +237,7 @@ void conv2d_backward(float *din, float *dw, float *db, const float *dout, const 
     /* Sum the partials in thread order (deterministic for a given thread count). */
     const size_t nw = (size_t)d->Cout * K;
     for (int th = 0; th < nth; th++) {
-        const float *pdw = ws + (size_t)th * slot + (size_t)K * P;
+        const float *pdw = ws + (size_t)th * slot + slot_col_floats(d);
         const float *pdb = pdw + nw;
         for (size_t i = 0; i < nw; i++)
             dw[i] += pdw[i];

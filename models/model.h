@@ -25,9 +25,11 @@
 
 #include <stddef.h>
 
+#include "common/options.h"
 #include "common/rng.h"
 #include "common/status.h"
 #include "models/backend.h"
+#include "models/checkpoint.h"
 #include "models/params.h"
 
 typedef struct nn_model nn_model;
@@ -42,7 +44,9 @@ typedef struct {
 
 typedef struct {
     const char *kind;
-    /* Makes room for batches up to N x T (grows the arena; no-op when already big enough). */
+    /* Makes room for batches up to N x T (grows the arena; no-op when already big enough).
+     * Call it after setting the thread count: models size their per-thread layer workspaces
+     * here (inside their arena; ctx->ws is not needed by them). */
     ch_status (*reserve)(nn_model *m, nn_ctx *ctx, int N, int T, ch_error *err);
     /* out: (N, out_dim). train = 1: batch-norm batch statistics (running stats updated),
      * dropout drawn from r, activations kept for backward. train = 0: eval mode, r unused. */
@@ -78,5 +82,24 @@ void nn_model_free(nn_model *m);
 
 /* The kinds nn_model_create knows, NULL-terminated. */
 const char *const *nn_model_kinds(void);
+
+/* Every kind accepts two generic keys, handled here rather than by the kind: "in-bins" and
+ * "out-dim". nn_model_create's in_bins / out_dim arguments win when > 0 (a different value in
+ * hparams is a usage error); 0 means "take it from hparams". m->hparams always starts with both,
+ * so a checkpoint's hparams alone recreate the model. */
+
+/* Recreates the model a checkpoint holds (kind + hparams, then its params and buffers copied
+ * in). Errors: unknown kind / bad hparams (CH_ERR_FORMAT, the checkpoint is at fault), a
+ * parameter or buffer count that does not match what the hparams imply (CH_ERR_FORMAT). */
+ch_status nn_model_from_checkpoint(nn_model **out, const ckpt_model *ck, ch_error *err);
+
+/* For kinds (models/<kind>.c): applies "key=value" lines (already split and trimmed by
+ * nn_model_create: one per line, no in-bins/out-dim) to an option table. CH_ERR_USAGE names the
+ * kind and the key. */
+ch_status nn_hparams_apply(const char *kind, const char *lines, const opt_group *g,
+                           ch_error *err);
+/* Formats every option of g as "key=value\n" lines appended to *buf (realloc'ed; owner
+ * caller). */
+ch_status nn_hparams_append(char **buf, const opt_group *g, ch_error *err);
 
 #endif

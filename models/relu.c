@@ -13,6 +13,10 @@ void relu_backward(float *din, const float *dout, const float *out, size_t n)
 {
     /* din, dout, out: (n) */
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++)
-        din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        /* unconditional load: lets the compiler vectorise (a conditional one compiles to a
+         * mispredicted branch per element, ~10x slower on random signs) */
+        const float g = dout[i];
+        din[i] = out[i] > 0.0f ? g : 0.0f;
+    }
 }

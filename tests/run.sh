@@ -19,8 +19,10 @@ if [ -d "$ROOT/../shared/data" ]; then CHORUS_SHARED=$(cd "$ROOT/../shared" && p
 export CHORUS_SHARED
 export CHORUS_TMP="$BUILD/test-tmp"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OPENBLAS_NUM_THREADS=1
-# Under make asan: leaks inside third-party libraries are suppressed, ours are errors.
-export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+# Under make asan: leaks inside third-party libraries are suppressed, ours are errors. Slow
+# unwinding on malloc: the libraries (OpenMPI's plugins above all) have no frame pointers, so
+# the fast unwinder stops at "<unknown module>" and the suppressions cannot match.
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 rm -rf "$CHORUS_TMP"; mkdir -p "$CHORUS_TMP" "$CHORUS_REF"

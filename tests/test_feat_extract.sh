@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_feat_extract.sh — feat-extract end to end: Kaldi archive output equal to the torchaudio
-# reference (fbank-80, MFCC), scp and positional inputs, dither determinism across thread
+# reference (fbank-80, MFCC) on synthesised speech and on the real FLAC clips of ../shared/data
+# (when present), scp and positional inputs, dither determinism across thread
 # counts, VAD / CMVN options, bad utterances (warn, skip, "Done N out of M", exit 1 unless
 # --max-failures) and bad usage (exit 2). Needs the dumps of tests/ref/kaldi_features.py.
 . "$(dirname "$0")/cli_lib.sh"
@@ -50,6 +51,19 @@ cmp_ref "$D/fb.ark" short short/fbank80_snip
 grep -q "^synth $D/fb.ark:" "$D/fb.scp" || cli_fail "scp does not index the ark"
 expect_ok "$FE" --feature-type=mfcc --dither=0 --snip-edges=false "$A/synth.wav" ark:"$D/mfcc.ark"
 cmp_ref "$D/mfcc.ark" synth synth/mfcc13_nosnip   # key = basename; MFCC defaults use-energy=true
+
+# real speech straight from the FLAC files of ../shared/data (libsndfile decode -> features)
+# against torchaudio on the same clips; skipped, and said so, without ../shared
+if [ -s "$A/real_flac.scp" ]; then
+    expect_ok "$FE" --feature-type=fbank --num-mel-bins=80 --dither=0 scp:"$A/real_flac.scp" ark:"$D/real80.ark"
+    expect_ok "$FE" --feature-type=mfcc --dither=0 scp:"$A/real_flac.scp" ark:"$D/realmfcc.ark"
+    while read -r key path; do
+        cmp_ref "$D/real80.ark" "$key" "$key/fbank80_snip"
+        cmp_ref "$D/realmfcc.ark" "$key" "$key/mfcc13_snip"
+    done < "$A/real_flac.scp"
+else
+    echo "SKIP part: real FLAC speech (../shared/data absent when the reference was written)"
+fi
 
 # default dither=1: Kaldi's rand() sequence carried across utterances; same bytes for 1 and 2
 # threads and between runs

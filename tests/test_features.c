@@ -16,19 +16,27 @@ static tf_file *g_ref;
 
 static const char *CLIPS[] = {"synth", "short", "sc_yes", "sc_stop", "sc_unknown"};
 
-static feat_computer *make(int type, int bins, bool snip, bool energy, float dither)
+static feat_computer *make_ex(int type, int bins, bool snip, bool energy, float dither,
+                              bool raw_energy, float frame_length_ms)
 {
     feat_options o = feat_options_default(type);
     o.num_mel_bins = bins;
     o.snip_edges = snip;
     o.use_energy = energy;
     o.dither = dither;
+    o.raw_energy = raw_energy;
+    o.frame_length_ms = frame_length_ms;
     feat_computer *c = NULL;
     ch_error e;
     ch_status st = feat_computer_create(&o, &c, &e);
     if (st != CH_OK)
         fail_msg("feat_computer_create: %s", e.msg);
     return c;
+}
+
+static feat_computer *make(int type, int bins, bool snip, bool energy, float dither)
+{
+    return make_ex(type, bins, snip, energy, dither, true, 25.0f);
 }
 
 /* Computes the features of x; returns a malloc'ed (T, dim) matrix. */
@@ -97,24 +105,32 @@ typedef struct {
     int type, bins;
     bool snip, energy;
     double max_tol, mean_tol;
+    bool nonraw;    /* raw-energy=false */
+    float frame_ms; /* 0: 25 ms */
 } parity_case;
 
 /* Tolerances. log-mel and MFCC: the project bar (BENCH.md), max |d| <= 1e-2, mean <= 1e-4:
  * both sides are float32 with different FFTs and summation orders; the largest differences come
  * from the 1-2-bin-wide 80-bin filters on low-energy frames, where float rounding of a small
  * power is magnified by the log. Spectrogram: every one of the 257 log-power bins is a single
- * FFT bin, so near-zero bins (|X|^2 around 1e-3 at int16 scale, where FFT rounding of order
- * 1e-7 x frame energy is a large relative error) differ much more: measured max 0.07, mean
- * 2e-5; we bound max <= 0.5 and mean <= 1e-4. */
+ * FFT bin. A float32 FFT leaves an amplitude error of order 1e-7 x the frame's norm in every
+ * bin, so a bin whose power is below ~1e-9 of the frame's strongest bin (20 nats down) is
+ * rounding noise on both sides: torchaudio's own float32 result differs from its float64 one
+ * by 0.64 on such a bin of the synthesised clip (-11.4 where the frame peaks at 23.0). So the
+ * spectrogram gets the 1e-2 max bound on the bins within 20 nats of their frame's peak (the
+ * max over all bins is printed, bounded only loosely), and mean <= 1e-4 over all bins. */
+#define SPEC_RANGE_NATS 20.0
 static const parity_case CASES[] = {
-    {"fbank23_snip", FEAT_FBANK, 23, true, false, 1e-2, 1e-4},
-    {"fbank23_nosnip", FEAT_FBANK, 23, false, false, 1e-2, 1e-4},
-    {"fbank80_snip", FEAT_FBANK, 80, true, false, 1e-2, 1e-4},
-    {"fbank80_nosnip", FEAT_FBANK, 80, false, false, 1e-2, 1e-4},
-    {"fbank23e_snip", FEAT_FBANK, 23, true, true, 1e-2, 1e-4},
-    {"mfcc13_snip", FEAT_MFCC, 23, true, true, 1e-2, 1e-4},
-    {"mfcc13_nosnip", FEAT_MFCC, 23, false, true, 1e-2, 1e-4},
-    {"spec_snip", FEAT_SPECTROGRAM, 23, true, true, 0.5, 1e-4},
+    {"fbank23_snip", FEAT_FBANK, 23, true, false, 1e-2, 1e-4, false, 0},
+    {"fbank23_nosnip", FEAT_FBANK, 23, false, false, 1e-2, 1e-4, false, 0},
+    {"fbank80_snip", FEAT_FBANK, 80, true, false, 1e-2, 1e-4, false, 0},
+    {"fbank80_nosnip", FEAT_FBANK, 80, false, false, 1e-2, 1e-4, false, 0},
+    {"fbank23e_snip", FEAT_FBANK, 23, true, true, 1e-2, 1e-4, false, 0},
+    {"mfcc13_snip", FEAT_MFCC, 23, true, true, 1e-2, 1e-4, false, 0},
+    {"mfcc13_nosnip", FEAT_MFCC, 23, false, true, 1e-2, 1e-4, false, 0},
+    {"spec_snip", FEAT_SPECTROGRAM, 23, true, true, 1e-2, 1e-4, false, 0},
+    {"mfcc13_nonraw_snip", FEAT_MFCC, 23, true, true, 1e-2, 1e-4, true, 0},
+    {"fbank23_L401_nosnip", FEAT_FBANK, 23, false, false, 1e-2, 1e-4, false, 25.0625f},
 };
 
 static void test_parity(void **state)
@@ -139,16 +155,36 @@ static void test_parity(void **state)
             int nd = 0;
             const float *want = tf_get(g_ref, name, &dims, &nd);
             assert_non_null(want);
-            feat_computer *c = make(pc->type, pc->bins, pc->snip, pc->energy, 0.0f);
+            feat_computer *c = make_ex(pc->type, pc->bins, pc->snip, pc->energy, 0.0f,
+                                       !pc->nonraw, pc->frame_ms > 0 ? pc->frame_ms : 25.0f);
             long T;
             float *got = compute(c, NULL, x, n, &T);
             assert_int_equal(T, dims[0]);
             assert_int_equal(feat_dim(c), dims[1]);
             double mx, mean;
             test_diff_stats(got, want, (size_t)T * (size_t)feat_dim(c), &mx, &mean);
-            bool ok = mx <= pc->max_tol && mean <= pc->mean_tol;
-            printf("%-26s %6ld %5d %10.3g %10.3g %s\n", name, T, feat_dim(c), mx, mean,
+            double mx_bound = mx; /* the max the tolerance applies to */
+            if (pc->type == FEAT_SPECTROGRAM) {
+                const int D = feat_dim(c);
+                mx_bound = 0;
+                for (long f = 0; f < T; f++) {
+                    float peak = want[f * D + 1];
+                    for (int k = 2; k < D; k++) /* bin 0 holds the log-energy */
+                        peak = want[f * D + k] > peak ? want[f * D + k] : peak;
+                    for (int k = 1; k < D; k++)
+                        if (want[f * D + k] >= peak - SPEC_RANGE_NATS) {
+                            double d = fabs((double)got[f * D + k] - want[f * D + k]);
+                            mx_bound = d > mx_bound ? d : mx_bound;
+                        }
+                }
+            }
+            bool ok = mx_bound <= pc->max_tol && mean <= pc->mean_tol && mx <= 5.0;
+            printf("%-26s %6ld %5d %10.3g %10.3g %s", name, T, feat_dim(c), mx_bound, mean,
                    ok ? "ok" : "FAIL");
+            if (pc->type == FEAT_SPECTROGRAM)
+                printf("  (bins within %.0f nats of the frame peak; all bins: max %.3g)",
+                       SPEC_RANGE_NATS, mx);
+            printf("\n");
             n_fail += !ok;
             n_checked++;
             free(got);
@@ -156,7 +192,7 @@ static void test_parity(void **state)
         }
     }
     printf("%d cases, %d over tolerance\n", n_checked, n_fail);
-    assert_true(n_checked >= 16);
+    assert_true(n_checked >= 20); /* synth and short always; real clips with ../shared */
     assert_int_equal(n_fail, 0);
 }
 

@@ -3,12 +3,13 @@
 Run by tests/run.sh as `/usr/bin/python3 tests/ref/kaldi_features.py OUT_DIR`. Writes
   OUT_DIR/kaldi_features.bin   (CHTENSOR, see tests/ref/README.md)
   OUT_DIR/feat_audio/<clip>.wav the same audio as 16-bit mono WAV (for audio_read / feat-extract)
+  OUT_DIR/feat_audio/real_flac.scp  "sc_<label> <original FLAC>" (empty without CHORUS_SHARED)
 Clips: synthesised speech (espeak-ng -w, resampled to 16 kHz by sox) with a 0.3 s digital-silence
 gap, a 1000-sample excerpt (snip-edges=false on a short signal) and, when CHORUS_SHARED is set,
 three real Speech Commands clips (FLAC converted with sox). For each clip, torchaudio.compliance
 .kaldi features with Kaldi's defaults passed explicitly (dither=0, energy_floor=0, int16-scale
-input): fbank 23/80 bins with snip-edges true/false, MFCC 13 ceps / 23 bins with use_energy,
-spectrogram. Also: glibc rand()/rand_r via ctypes and Kaldi's RandGauss (logf/cosf/sqrtf from
+input): fbank 23/80 bins with snip-edges true/false, MFCC 13 ceps / 23 bins with use_energy
+(raw and non-raw energy), spectrogram, fbank with an odd frame length (401 samples). Also: glibc rand()/rand_r via ctypes and Kaldi's RandGauss (logf/cosf/sqrtf from
 libm via ctypes, so the floats are bit-exact), and CMVN / sliding CMVN / energy VAD from an
 independent NumPy implementation of KALDI-FEATURES.md §8-9.
 """
@@ -47,8 +48,9 @@ def write_wav16(path, x):
 
 def to16k(src, tmpdir, name):
     dst = os.path.join(tmpdir, name + ".wav")
-    subprocess.run(["sox", src, "-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer", dst],
-                   check=True)
+    # -R -D: repeatable, no dither: the same reference audio on every run
+    subprocess.run(["sox", "-R", "-D", src, "-r", "16000", "-c", "1", "-b", "16", "-e",
+                    "signed-integer", dst], check=True)
     return read_wav16(dst)
 
 
@@ -63,6 +65,7 @@ with tempfile.TemporaryDirectory() as td:
     clips["synth"] = np.concatenate([a, np.zeros(4800, np.float32), b])
     clips["short"] = a[4000:5000].copy()  # 1000 samples: 4 frames snip, 6 not
     shared = os.environ.get("CHORUS_SHARED", "")
+    sources = []  # the original FLAC files, as a wav.scp (feat-extract reads them directly)
     if shared:
         root = os.path.join(shared, "data", "speech-commands-v2-test-A")
         for label in ("yes", "stop", "_unknown_"):
@@ -71,6 +74,10 @@ with tempfile.TemporaryDirectory() as td:
                 continue
             f = sorted(os.listdir(d))[0]
             clips["sc_" + label.strip("_")] = to16k(os.path.join(d, f), td, label)
+            sources.append("sc_%s %s\n" % (label.strip("_"), os.path.join(d, f)))
+
+with open(os.path.join(OUT, "feat_audio", "real_flac.scp"), "w") as f:
+    f.write("".join(sources))  # empty without CHORUS_SHARED
 
 T = {}
 for name, x in clips.items():
@@ -93,6 +100,15 @@ for name, x in clips.items():
                                         cepstral_lifter=22.0, snip_edges=False, low_freq=20.0,
                                         high_freq=0.0, **common)
     T[name + "/spec_snip"] = K.spectrogram(w, snip_edges=True, **common)
+    # energy after pre-emphasis and window (raw_energy=false), and an odd frame length
+    # (401 samples: 25.0625 ms) with edge reflection: the less common paths of the pipeline
+    nonraw = dict(common, raw_energy=False)
+    T[name + "/mfcc13_nonraw_snip"] = K.mfcc(w, num_ceps=13, num_mel_bins=23, use_energy=True,
+                                             cepstral_lifter=22.0, snip_edges=True,
+                                             low_freq=20.0, high_freq=0.0, **nonraw)
+    T[name + "/fbank23_L401_nosnip"] = K.fbank(w, num_mel_bins=23, snip_edges=False,
+                                               use_energy=False, frame_length=25.0625,
+                                               low_freq=20.0, high_freq=0.0, **common)
 
 # ---- glibc rand()/rand_r and Kaldi's RandGauss, bit-exact through ctypes
 libc = ctypes.CDLL("libc.so.6")

@@ -1,0 +1,823 @@
+/* kws_data.c — KWS dataset, per-epoch augmentation and the prefetching loader (kws_data.h). */
+#include "train/kws_data.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <omp.h>
+
+#include "common/log.h"
+#include "common/timer.h"
+#include "data/kaldi_dir.h"
+#include "data/speech_commands.h"
+#include "frontend/audio.h"
+
+kws_data_options kws_data_options_default(void)
+{
+    kws_data_options o;
+    memset(&o, 0, sizeof o);
+    o.classes = SC_TASK_12;
+    o.valid_percent = 10;
+    o.test_percent = 10;
+    o.spec_augment = true;
+    o.aug = augment_options_default();
+    /* speed perturbation costs a resampling per example and gains little over shift + noise
+     * on 1-s clips; it stays available (--speed-min/--speed-max) */
+    o.aug.speed_min = 1;
+    o.aug.speed_max = 1;
+    return o;
+}
+
+#define AUGF(f, name, lo, hi, help)                                                          \
+    {name, OPT_T_FLOAT, offsetof(kws_data_options, aug) + offsetof(augment_options, f),      \
+     sizeof(float), lo, hi, NULL, help}
+#define AUGI(f, name, lo, hi, help)                                                          \
+    {name, OPT_T_INT, offsetof(kws_data_options, aug) + offsetof(augment_options, f),        \
+     sizeof(int), lo, hi, NULL, help}
+
+const opt_desc kws_data_opts[] = {
+    OPT_CHOICE(kws_data_options, classes, "classes", "12|all",
+               "Classes: the 12-class task (10 words, _unknown_, _silence_) or every word"),
+    OPT_DOUBLE(kws_data_options, valid_percent, "valid-percent", 0, 100,
+               "Validation share of the speaker hash split (folders without list files)"),
+    OPT_DOUBLE(kws_data_options, test_percent, "test-percent", 0, 100,
+               "Test share of the speaker hash split (folders without list files)"),
+    OPT_STRING(kws_data_options, noise_dir, "noise-dir",
+               "Noise files for mixing (\"\" = the folder's _background_noise_, else its _silence_ clips)"),
+    AUGF(noise_prob, "noise-prob", 0, 1, "Probability of mixing noise into a training example"),
+    AUGF(snr_min_db, "snr-min", -30, 100, "Lowest mixing SNR (dB)"),
+    AUGF(snr_max_db, "snr-max", -30, 100, "Highest mixing SNR (dB)"),
+    AUGF(shift_max_ms, "shift-ms", 0, 1000, "Random time shift of up to +-this (ms)"),
+    AUGF(speed_min, "speed-min", 0.5, 2, "Lowest speed perturbation factor (1 = off)"),
+    AUGF(speed_max, "speed-max", 0.5, 2, "Highest speed perturbation factor (1 = off)"),
+    AUGF(gain_min_db, "gain-min", -60, 60, "Lowest volume change (dB)"),
+    AUGF(gain_max_db, "gain-max", -60, 60, "Highest volume change (dB)"),
+    OPT_BOOL(kws_data_options, spec_augment, "spec-augment", "Apply SpecAugment masks"),
+    AUGI(freq_masks, "freq-masks", 0, 100, "SpecAugment frequency masks"),
+    AUGI(freq_mask_max, "freq-mask-max", 0, 10000, "Widest frequency mask (bins)"),
+    AUGI(time_masks, "time-masks", 0, 100, "SpecAugment time masks"),
+    AUGI(time_mask_max, "time-mask-max", 0, 100000, "Widest time mask (frames)"),
+};
+const size_t kws_data_n_opts = OPT_COUNT(kws_data_opts);
+
+ch_status kws_data_options_check(const kws_data_options *o, ch_error *err)
+{
+    const augment_options *a = &o->aug;
+    if (a->snr_min_db > a->snr_max_db)
+        return ch_fail(err, CH_ERR_USAGE, "--snr-min (%g) is above --snr-max (%g)",
+                       (double)a->snr_min_db, (double)a->snr_max_db);
+    if (a->speed_min > a->speed_max)
+        return ch_fail(err, CH_ERR_USAGE, "--speed-min (%g) is above --speed-max (%g)",
+                       (double)a->speed_min, (double)a->speed_max);
+    if (a->gain_min_db > a->gain_max_db)
+        return ch_fail(err, CH_ERR_USAGE, "--gain-min (%g) is above --gain-max (%g)",
+                       (double)a->gain_min_db, (double)a->gain_max_db);
+    if (o->valid_percent <= 0 || o->valid_percent + o->test_percent >= 100)
+        return ch_fail(err, CH_ERR_USAGE,
+                       "--valid-percent must be > 0 and --valid-percent + --test-percent < 100");
+    return CH_OK;
+}
+
+/* ---- loading ---- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static int is_audio_ext(const char *name)
+{
+    static const char *const exts[] = {"wav", "flac", "ogg", "oga", "opus", "aiff", "aif",
+                                       "au", "caf", "w64", "rf64", "mp3", "sph"};
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name)
+        return 0;
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (strcasecmp(dot + 1, exts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static ch_status add_noise_file(kws_data *d, const char *path, ch_error *err)
+{
+    audio_options ao = audio_options_default();
+    audio_buf a;
+    CH_TRY(audio_read(path, &ao, &a, err));
+    float **nn = realloc(d->noise, sizeof *nn * (size_t)(d->n_noise + 1));
+    long *nl = nn ? realloc(d->noise_len, sizeof *nl * (size_t)(d->n_noise + 1)) : NULL;
+    if (nn)
+        d->noise = nn;
+    if (!nn || !nl) {
+        audio_free(&a);
+        return ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", path);
+    }
+    d->noise_len = nl;
+    /* a silent noise file cannot be mixed at an SNR: skip it */
+    double e = 0;
+    for (long i = 0; i < a.n; i++)
+        e += (double)a.samples[i] * a.samples[i];
+    if (e <= 0) {
+        audio_free(&a);
+        return CH_OK;
+    }
+    d->noise[d->n_noise] = a.samples;
+    d->noise_len[d->n_noise] = a.n;
+    d->n_noise++;
+    return CH_OK;
+}
+
+static ch_status load_noise_dir(kws_data *d, const char *dir, ch_error *err)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return ch_fail(err, CH_ERR_IO, "%s: cannot open noise folder", dir);
+    char **names = NULL;
+    int n = 0, cap = 0;
+    ch_status st = CH_OK;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        if (e->d_name[0] == '.' || !is_audio_ext(e->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, sizeof *nn * (size_t)cap);
+            if (!nn) {
+                st = ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", dir);
+                break;
+            }
+            names = nn;
+        }
+        names[n] = strdup(e->d_name);
+        if (!names[n]) {
+            st = ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", dir);
+            break;
+        }
+        n++;
+    }
+    closedir(dp);
+    if (st == CH_OK && n == 0)
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: no audio files in the noise folder", dir);
+    if (st == CH_OK)
+        qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n && st == CH_OK; i++) {
+        char path[4096 + 256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        st = add_noise_file(d, path, err);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (st == CH_OK && d->n_noise == 0)
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: every noise file is silent", dir);
+    return st;
+}
+
+/* One clip to read: where it goes. */
+typedef struct {
+    sc_item item;  /* path (borrowed), noise_crop, crop_seed */
+    int split, pos;
+} clip_job;
+
+static ch_status alloc_splits(kws_data *d, ch_error *err)
+{
+    size_t clip = (size_t)d->clip, TF = (size_t)d->T * (size_t)d->F;
+    for (int s = 0; s < 3; s++) {
+        d->label[s] = calloc((size_t)d->n[s] + 1, sizeof(int));
+        if (!d->label[s])
+            return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    }
+    d->wave = malloc(sizeof(int16_t) * clip * ((size_t)d->n[KWS_TRAIN] + 1));
+    for (int s = 1; s < 3; s++)
+        d->feats[s] = malloc(sizeof(float) * TF * ((size_t)d->n[s] + 1));
+    if (!d->wave || !d->feats[1] || !d->feats[2])
+        return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory for %d clips",
+                       d->n[0] + d->n[1] + d->n[2]);
+    return CH_OK;
+}
+
+/* Reads every clip (threads in parallel) into the training waves or the feature cache. */
+static ch_status read_clips(kws_data *d, const clip_job *jobs, int n_jobs, int threads,
+                            int verbosity, ch_error *err)
+{
+    int nt = threads > 0 ? threads : 1;
+    feat_workspace **ws = calloc((size_t)nt, sizeof *ws);
+    float **buf = calloc((size_t)nt, sizeof *buf);
+    if (!ws || !buf) {
+        free(ws);
+        free(buf);
+        return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    }
+    ch_status st = CH_OK;
+    for (int t = 0; t < nt && st == CH_OK; t++) {
+        st = feat_workspace_create(d->fc, &ws[t], err);
+        if (st == CH_OK && !(buf[t] = malloc(sizeof(float) * (size_t)d->clip)))
+            st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    }
+    int failed = 0;
+    ch_error first;
+    first.msg[0] = 0;
+    ch_status first_st = CH_OK;
+    double t0 = timer_now();
+    if (st == CH_OK) {
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 16)
+        for (int j = 0; j < n_jobs; j++) {
+            int tid = omp_get_thread_num();
+            ch_error e;
+            ch_status s = kws_read_clip(&jobs[j].item, d->clip, buf[tid], &e);
+            if (s == CH_OK) {
+                const clip_job *jb = &jobs[j];
+                if (jb->split == KWS_TRAIN) {
+                    int16_t *w = d->wave + (size_t)jb->pos * d->clip;
+                    for (int k = 0; k < d->clip; k++) {
+                        float v = roundf(buf[tid][k]);
+                        w[k] = (int16_t)(v > 32767.f ? 32767.f : v < -32768.f ? -32768.f : v);
+                    }
+                } else {
+                    /* cached once: the dither of example pos is fixed by its index */
+                    feat_rand r;
+                    feat_rand_init(&r, (unsigned)(jb->pos + 1));
+                    float *x = d->feats[jb->split] + (size_t)jb->pos * d->T * d->F;
+                    s = feat_compute(d->fc, ws[tid], &r, buf[tid], d->clip, x, &e);
+                    if (s == CH_OK && d->fe.cmn)
+                        kws_cmn(x, d->T, d->F);
+                }
+            }
+            if (s != CH_OK) {
+#pragma omp critical(kws_read_fail)
+                {
+                    if (!failed || j < failed - 1) {
+                        failed = j + 1;
+                        first = e;
+                        first_st = s;
+                    }
+                }
+            }
+        }
+        if (failed)
+            st = ch_fail(err, first_st, "%s", first.msg);
+    }
+    log_msg(verbosity, 2, "kws data: read %d clips in %.1f s\n", n_jobs, timer_now() - t0);
+    for (int t = 0; t < nt; t++) {
+        feat_workspace_free(ws[t]);
+        free(buf[t]);
+    }
+    free(ws);
+    free(buf);
+    return st;
+}
+
+static ch_status copy_labels(kws_data *d, char *const *labels, int n, ch_error *err)
+{
+    d->labels = calloc((size_t)n, sizeof *d->labels);
+    if (!d->labels)
+        return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    d->n_labels = n;
+    for (int i = 0; i < n; i++)
+        if (!(d->labels[i] = strdup(labels[i])))
+            return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    return CH_OK;
+}
+
+static ch_status load_sc(kws_data *d, const char *dir, int threads, int verbosity,
+                         ch_error *err)
+{
+    sc_options so = sc_options_default();
+    so.task = d->o.classes;
+    so.validation_percentage = d->o.valid_percent;
+    so.testing_percentage = d->o.test_percent;
+    sc_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    CH_TRY(sc_load(dir, &so, &ds, err));
+    ch_status st = copy_labels(d, ds.labels, ds.n_labels, err);
+    d->from_lists = ds.from_lists;
+    for (int s = 0; s < 3; s++)
+        d->n[s] = ds.n_items[s];
+    if (st == CH_OK && d->n[KWS_TRAIN] == 0)
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: no training clips", dir);
+    if (st == CH_OK && d->n[KWS_VALID] == 0)
+        st = ch_fail(err, CH_ERR_FORMAT,
+                     "%s: no validation clips (hint: raise --valid-percent or fix "
+                     "validation_list.txt)", dir);
+    if (st == CH_OK)
+        st = alloc_splits(d, err);
+    clip_job *jobs = NULL;
+    int n_jobs = d->n[0] + d->n[1] + d->n[2];
+    if (st == CH_OK && !(jobs = calloc((size_t)n_jobs, sizeof *jobs)))
+        st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    if (st == CH_OK) {
+        int j = 0;
+        for (int s = 0; s < 3; s++)
+            for (int i = 0; i < d->n[s]; i++, j++) {
+                jobs[j].item = ds.items[s][i];
+                jobs[j].split = s;
+                jobs[j].pos = i;
+                d->label[s][i] = ds.items[s][i].label;
+            }
+        st = read_clips(d, jobs, n_jobs, threads, verbosity, err);
+    }
+    free(jobs);
+    if (st == CH_OK && !d->o.noise_dir[0])
+        for (int i = 0; i < ds.n_noise && st == CH_OK; i++)
+            st = add_noise_file(d, ds.noise_files[i], err);
+    sc_free(&ds);
+    return st;
+}
+
+static ch_status load_kaldi(kws_data *d, const char *dir, int threads, int verbosity,
+                            ch_error *err)
+{
+    kd_dir kd;
+    memset(&kd, 0, sizeof kd);
+    ch_status st = kd_load(dir, true, &kd, err);
+    if (st == CH_OK && !kd.labels)
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: no utt2label (or text) file with the labels", dir);
+    if (st == CH_OK && kd.n_labels < 2)
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: needs at least 2 labels, has %d", dir,
+                     kd.n_labels);
+    if (st == CH_OK)
+        st = copy_labels(d, kd.labels, kd.n_labels, err);
+    int *split = NULL;
+    if (st == CH_OK && !(split = malloc(sizeof(int) * (size_t)(kd.n_utts + 1))))
+        st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    for (int u = 0; st == CH_OK && u < kd.n_utts; u++) {
+        /* the Speech Commands hash of the speaker: speaker-disjoint splits */
+        double p = sc_hash_percentage(kd.speakers[kd.utts[u].spk]);
+        split[u] = p < d->o.valid_percent                        ? KWS_VALID
+                   : p < d->o.valid_percent + d->o.test_percent ? KWS_TEST
+                                                                 : KWS_TRAIN;
+        d->n[split[u]]++;
+    }
+    if (st == CH_OK && (d->n[KWS_TRAIN] == 0 || d->n[KWS_VALID] == 0))
+        st = ch_fail(err, CH_ERR_FORMAT,
+                     "%s: the speaker split left %d training and %d validation utterances "
+                     "(hint: more speakers, or change --valid-percent)",
+                     dir, d->n[KWS_TRAIN], d->n[KWS_VALID]);
+    if (st == CH_OK)
+        st = alloc_splits(d, err);
+    clip_job *jobs = NULL;
+    char **paths = NULL;
+    if (st == CH_OK && !(jobs = calloc((size_t)kd.n_utts + 1, sizeof *jobs)))
+        st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    if (st == CH_OK) {
+        int pos[3] = {0, 0, 0};
+        paths = calloc((size_t)kd.n_utts + 1, sizeof *paths);
+        if (!paths)
+            st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+        for (int u = 0; st == CH_OK && u < kd.n_utts; u++) {
+            const char *p = kd.utts[u].path;
+            /* kd_load accepted it as written or relative to the folder */
+            if (p[0] != '/' && access(p, F_OK) != 0) {
+                size_t len = strlen(dir) + strlen(p) + 2;
+                if (!(paths[u] = malloc(len))) {
+                    st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+                    break;
+                }
+                snprintf(paths[u], len, "%s/%s", dir, p);
+                p = paths[u];
+            }
+            jobs[u].item.path = (char *)p;
+            jobs[u].split = split[u];
+            jobs[u].pos = pos[split[u]]++;
+            d->label[split[u]][jobs[u].pos] = kd.utts[u].label;
+        }
+        if (st == CH_OK)
+            st = read_clips(d, jobs, kd.n_utts, threads, verbosity, err);
+    }
+    if (paths)
+        for (int u = 0; u < kd.n_utts; u++)
+            free(paths[u]);
+    free(paths);
+    free(jobs);
+    free(split);
+    kd_free(&kd);
+    return st;
+}
+
+ch_status kws_data_load(kws_data *d, const char *dir, const kws_data_options *o,
+                        const kws_frontend *fe, uint64_t seed, int threads, int verbosity,
+                        ch_error *err)
+{
+    memset(d, 0, sizeof *d);
+    d->o = *o;
+    d->fe = *fe;
+    d->seed = seed;
+    d->clip = fe->clip_samples;
+    CH_TRY(kws_data_options_check(o, err));
+    CH_TRY(feat_computer_create(&fe->feat, &d->fc, err));
+    d->T = (int)feat_num_frames(d->fc, d->clip);
+    d->F = feat_dim(d->fc);
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return ch_fail(err, CH_ERR_IO, "%s: no such folder", dir);
+    if (!S_ISDIR(sb.st_mode))
+        return ch_fail(err, CH_ERR_IO, "%s: not a folder", dir);
+    char scp[4096 + 16];
+    snprintf(scp, sizeof scp, "%s/wav.scp", dir);
+    ch_status st = access(scp, F_OK) == 0 ? load_kaldi(d, dir, threads, verbosity, err)
+                                          : load_sc(d, dir, threads, verbosity, err);
+    if (st == CH_OK && o->noise_dir[0])
+        st = load_noise_dir(d, o->noise_dir, err);
+    /* no _background_noise_ folder: the training _silence_ clips are background noise too */
+    int sil = kws_label_index(d->labels, d->n_labels, "_silence_");
+    bool use_silence = d->n_noise == 0;
+    for (int i = 0; st == CH_OK && use_silence && sil >= 0 && i < d->n[KWS_TRAIN]; i++) {
+        if (d->label[KWS_TRAIN][i] != sil)
+            continue;
+        float *x = malloc(sizeof(float) * (size_t)d->clip);
+        if (!x) {
+            st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+            break;
+        }
+        double e = 0;
+        for (int k = 0; k < d->clip; k++) {
+            x[k] = d->wave[(size_t)i * d->clip + k];
+            e += (double)x[k] * x[k];
+        }
+        float **nn = realloc(d->noise, sizeof *nn * (size_t)(d->n_noise + 1));
+        long *nl = nn ? realloc(d->noise_len, sizeof *nl * (size_t)(d->n_noise + 1)) : NULL;
+        if (nn)
+            d->noise = nn;
+        if (!nn || !nl) {
+            free(x);
+            st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+            break;
+        }
+        d->noise_len = nl;
+        if (e <= 0) { /* digital silence cannot be mixed at an SNR */
+            free(x);
+            continue;
+        }
+        d->noise[d->n_noise] = x;
+        d->noise_len[d->n_noise++] = d->clip;
+    }
+    if (st == CH_OK && d->n_noise == 0 && o->aug.noise_prob > 0)
+        log_warn(verbosity, "%s: no background noise files: training without noise mixing\n",
+                 dir);
+    return st;
+}
+
+void kws_data_free(kws_data *d)
+{
+    if (!d)
+        return;
+    if (d->labels)
+        for (int i = 0; i < d->n_labels; i++)
+            free(d->labels[i]);
+    free(d->labels);
+    for (int s = 0; s < 3; s++) {
+        free(d->label[s]);
+        free(d->feats[s]);
+    }
+    free(d->wave);
+    for (int i = 0; i < d->n_noise; i++)
+        free(d->noise[i]);
+    free(d->noise);
+    free(d->noise_len);
+    feat_computer_free(d->fc);
+    memset(d, 0, sizeof *d);
+}
+
+/* ---- examples ---- */
+
+struct kws_worker {
+    feat_workspace *ws;
+    float *in;   /* (clip) */
+    float *aug;  /* (cap) augmented waveform */
+    long cap;
+    float *fit;  /* (clip) */
+};
+
+ch_status kws_worker_create(kws_worker **out, const kws_data *d, ch_error *err)
+{
+    *out = NULL;
+    kws_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    w->cap = augment_wave_capacity(d->clip, &d->o.aug) + 16;
+    w->in = malloc(sizeof(float) * (size_t)d->clip);
+    w->fit = malloc(sizeof(float) * (size_t)d->clip);
+    w->aug = malloc(sizeof(float) * (size_t)w->cap);
+    if (!w->in || !w->fit || !w->aug) {
+        kws_worker_free(w);
+        return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
+    }
+    ch_status st = feat_workspace_create(d->fc, &w->ws, err);
+    if (st != CH_OK) {
+        kws_worker_free(w);
+        return st;
+    }
+    *out = w;
+    return CH_OK;
+}
+
+void kws_worker_free(kws_worker *w)
+{
+    if (!w)
+        return;
+    feat_workspace_free(w->ws);
+    free(w->in);
+    free(w->aug);
+    free(w->fit);
+    free(w);
+}
+
+ch_status kws_data_example(const kws_data *d, kws_worker *w, int64_t epoch, int i, float *x,
+                           ch_error *err)
+{
+    rng r;
+    rng_seed(&r, mix64(d->seed ^ mix64((uint64_t)epoch + 0x6b7773ull)), (uint64_t)i);
+    const int16_t *src = d->wave + (size_t)i * d->clip;
+    for (int k = 0; k < d->clip; k++)
+        w->in[k] = (float)src[k];
+    const float *noise = NULL;
+    long n_noise = 0;
+    if (d->n_noise > 0) {
+        int f = (int)rng_below(&r, (uint32_t)d->n_noise);
+        noise = d->noise[f];
+        n_noise = d->noise_len[f];
+    }
+    long ny = 0;
+    CH_TRY(augment_wave(w->aug, w->cap, &ny, w->in, d->clip, KWS_RATE_HZ, noise, n_noise,
+                        &d->o.aug, &r, err));
+    kws_fit_clip(w->fit, d->clip, w->aug, ny);
+    feat_rand fr;
+    feat_rand_init(&fr, rng_u32(&r) | 1u);
+    CH_TRY(feat_compute(d->fc, w->ws, &fr, w->fit, d->clip, x, err));
+    if (d->fe.cmn)
+        kws_cmn(x, d->T, d->F);
+    if (d->o.spec_augment)
+        augment_spec_mask(x, d->T, d->F, &d->o.aug, &r, NULL, NULL);
+    return CH_OK;
+}
+
+/* ---- loader ---- */
+
+enum { SLOT_FREE = 0, SLOT_BUSY = 1, SLOT_READY = 2 };
+
+typedef struct {
+    float *x;
+    int *lengths, *labels;
+    int N;
+    int batch;      /* batch number of the plan it holds */
+    int state;
+    ch_status st;
+    ch_error err;
+} slot;
+
+struct kws_loader {
+    const kws_data *d;
+    int n_workers, max_batch, depth;
+    pthread_t *th;
+    int n_started;
+    kws_worker **wk;
+    slot *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    /* plan */
+    int64_t epoch;
+    int *idx;
+    long *start;    /* (n_batches) first index of each batch */
+    int *sizes;
+    int n_batches;
+    int next_fill;  /* next batch to hand to a worker */
+    int next_take;  /* next batch the consumer takes */
+    int released;   /* batches [0, released) are no longer used by the consumer */
+    int n_busy;
+    bool stop;
+};
+
+typedef struct {
+    kws_loader *l;
+    int id;
+} worker_arg;
+
+static void fill_slot(kws_loader *l, kws_worker *w, slot *s, int b)
+{
+    const kws_data *d = l->d;
+    size_t TF = (size_t)d->T * d->F;
+    long st = l->start[b];
+    s->N = l->sizes[b];
+    s->st = CH_OK;
+    for (int j = 0; j < s->N && s->st == CH_OK; j++) {
+        int i = l->idx[st + j];
+        s->labels[j] = d->label[KWS_TRAIN][i];
+        s->lengths[j] = d->T;
+        s->st = kws_data_example(d, w, l->epoch, i, s->x + (size_t)j * TF, &s->err);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    kws_loader *l = ((worker_arg *)arg)->l;
+    int id = ((worker_arg *)arg)->id;
+    free(arg);
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->stop &&
+               !(l->next_fill < l->n_batches && l->next_fill < l->released + l->depth))
+            pthread_cond_wait(&l->cv_work, &l->mu);
+        if (l->stop)
+            break;
+        int b = l->next_fill++;
+        slot *s = &l->slots[b % l->depth];
+        s->state = SLOT_BUSY;
+        s->batch = b;
+        l->n_busy++;
+        pthread_mutex_unlock(&l->mu);
+        fill_slot(l, l->wk[id], s, b);
+        pthread_mutex_lock(&l->mu);
+        s->state = SLOT_READY;
+        l->n_busy--;
+        pthread_cond_broadcast(&l->cv_done);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+ch_status kws_loader_create(kws_loader **out, const kws_data *d, int n_workers, int max_batch,
+                            int depth, ch_error *err)
+{
+    *out = NULL;
+    if (n_workers < 1 || max_batch < 1 || depth < 1)
+        return ch_fail(err, CH_ERR_USAGE, "kws loader: bad sizes");
+    kws_loader *l = calloc(1, sizeof *l);
+    if (!l)
+        return ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory");
+    l->d = d;
+    l->n_workers = n_workers;
+    l->max_batch = max_batch;
+    l->depth = depth;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv_work, NULL);
+    pthread_cond_init(&l->cv_done, NULL);
+    ch_status st = CH_OK;
+    size_t TF = (size_t)d->T * d->F;
+    l->slots = calloc((size_t)depth, sizeof *l->slots);
+    l->wk = calloc((size_t)n_workers, sizeof *l->wk);
+    l->th = calloc((size_t)n_workers, sizeof *l->th);
+    if (!l->slots || !l->wk || !l->th)
+        st = ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory");
+    for (int i = 0; st == CH_OK && i < depth; i++) {
+        slot *s = &l->slots[i];
+        s->x = malloc(sizeof(float) * TF * (size_t)max_batch);
+        s->lengths = malloc(sizeof(int) * (size_t)max_batch);
+        s->labels = malloc(sizeof(int) * (size_t)max_batch);
+        if (!s->x || !s->lengths || !s->labels)
+            st = ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory for %d batches of %d",
+                         depth, max_batch);
+    }
+    for (int i = 0; st == CH_OK && i < n_workers; i++)
+        st = kws_worker_create(&l->wk[i], d, err);
+    for (int i = 0; st == CH_OK && i < n_workers; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a) {
+            st = ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory");
+            break;
+        }
+        a->l = l;
+        a->id = i;
+        if (pthread_create(&l->th[i], NULL, worker_main, a) != 0) {
+            free(a);
+            st = ch_fail(err, CH_ERR_INTERNAL, "kws loader: cannot start a thread");
+            break;
+        }
+        l->n_started++;
+    }
+    if (st != CH_OK) {
+        kws_loader_free(l);
+        return st;
+    }
+    *out = l;
+    return CH_OK;
+}
+
+void kws_loader_free(kws_loader *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    pthread_cond_broadcast(&l->cv_work);
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < l->n_started; i++)
+        pthread_join(l->th[i], NULL);
+    if (l->slots)
+        for (int i = 0; i < l->depth; i++) {
+            free(l->slots[i].x);
+            free(l->slots[i].lengths);
+            free(l->slots[i].labels);
+        }
+    if (l->wk)
+        for (int i = 0; i < l->n_workers; i++)
+            kws_worker_free(l->wk[i]);
+    free(l->wk);
+    free(l->slots);
+    free(l->th);
+    free(l->idx);
+    free(l->start);
+    free(l->sizes);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv_work);
+    pthread_cond_destroy(&l->cv_done);
+    free(l);
+}
+
+ch_status kws_loader_start(kws_loader *l, int64_t epoch, const int *idx, const int *sizes,
+                           int n_batches, ch_error *err)
+{
+    long total = 0;
+    for (int b = 0; b < n_batches; b++) {
+        if (sizes[b] < 1 || sizes[b] > l->max_batch)
+            return ch_fail(err, CH_ERR_USAGE, "kws loader: batch of %d (max %d)", sizes[b],
+                           l->max_batch);
+        total += sizes[b];
+    }
+    int *ni = malloc(sizeof(int) * (size_t)(total + 1));
+    int *ns = malloc(sizeof(int) * (size_t)(n_batches + 1));
+    long *nst = malloc(sizeof(long) * (size_t)(n_batches + 1));
+    if (!ni || !ns || !nst) {
+        free(ni);
+        free(ns);
+        free(nst);
+        return ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory");
+    }
+    for (long k = 0; k < total; k++) {
+        if (idx[k] < 0 || idx[k] >= l->d->n[KWS_TRAIN]) {
+            free(ni);
+            free(ns);
+            free(nst);
+            return ch_fail(err, CH_ERR_USAGE, "kws loader: example %d out of range", idx[k]);
+        }
+        ni[k] = idx[k];
+    }
+    long acc = 0;
+    for (int b = 0; b < n_batches; b++) {
+        ns[b] = sizes[b];
+        nst[b] = acc;
+        acc += sizes[b];
+    }
+    pthread_mutex_lock(&l->mu);
+    /* stop handing out batches of the old plan and wait for those being built */
+    l->n_batches = 0;
+    while (l->n_busy > 0)
+        pthread_cond_wait(&l->cv_done, &l->mu);
+    free(l->idx);
+    free(l->sizes);
+    free(l->start);
+    l->idx = ni;
+    l->sizes = ns;
+    l->start = nst;
+    l->epoch = epoch;
+    l->n_batches = n_batches;
+    l->next_fill = l->next_take = l->released = 0;
+    for (int i = 0; i < l->depth; i++)
+        l->slots[i].state = SLOT_FREE;
+    pthread_cond_broadcast(&l->cv_work);
+    pthread_mutex_unlock(&l->mu);
+    return CH_OK;
+}
+
+ch_status kws_loader_next(kws_loader *l, kws_batch *b, double *wait_s, ch_error *err)
+{
+    double t0 = timer_now();
+    pthread_mutex_lock(&l->mu);
+    if (l->next_take >= l->n_batches) {
+        pthread_mutex_unlock(&l->mu);
+        return ch_fail(err, CH_ERR_INTERNAL, "kws loader: no batch left in the plan");
+    }
+    /* the batch handed out last time is done with */
+    l->released = l->next_take;
+    pthread_cond_broadcast(&l->cv_work);
+    int want = l->next_take;
+    slot *s = &l->slots[want % l->depth];
+    while (!(s->state == SLOT_READY && s->batch == want))
+        pthread_cond_wait(&l->cv_done, &l->mu);
+    l->next_take++;
+    pthread_mutex_unlock(&l->mu);
+    if (wait_s)
+        *wait_s = timer_now() - t0;
+    if (s->st != CH_OK)
+        return ch_fail(err, s->st, "%s", s->err.msg);
+    b->N = s->N;
+    b->T = l->d->T;
+    b->F = l->d->F;
+    b->x = s->x;
+    b->lengths = s->lengths;
+    b->labels = s->labels;
+    return CH_OK;
+}

@@ -1,0 +1,691 @@
+/* trainer.c — the generic training loop (see trainer.h). */
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "common/timer.h"
+#include "models/checkpoint.h"
+#include "models/lr_schedule.h"
+#include "models/optim.h"
+#include "models/softmax_ce.h"
+
+trainer_options trainer_options_default(void)
+{
+    trainer_options o;
+    memset(&o, 0, sizeof o);
+    snprintf(o.model, sizeof o.model, "densenet-bilstm");
+    o.epochs = 40;
+    o.batch = 64;
+    o.grad_accum = 1;
+    o.lr = 3e-3;
+    o.min_lr_ratio = 0.01;
+    o.weight_decay = 1e-2;
+    o.warmup_epochs = 1;
+    o.label_smoothing = 0.1;
+    o.clip_norm = 5;
+    o.ps = 1;
+    o.n_fetch = 1;
+    o.n_push = 1;
+    o.loader_threads = 1;
+    return o;
+}
+
+const opt_desc trainer_opts[] = {
+    OPT_STRING(trainer_options, model, "model", "Model kind (densenet-bilstm)"),
+    OPT_STRING(trainer_options, model_opts, "model-opts",
+               "Model hyper-parameters, \"key=value,...\" (e.g. growth=8,lstm-hidden=32)"),
+    OPT_INT(trainer_options, epochs, "epochs", 1, 100000, "Training epochs"),
+    OPT_INT(trainer_options, batch, "batch", 1, 65536, "Global batch size (examples per step)"),
+    OPT_INT(trainer_options, grad_accum, "grad-accum", 1, 65536,
+            "Micro-batches per step (gradient accumulation; same result as one big batch)"),
+    OPT_DOUBLE(trainer_options, lr, "lr", 1e-9, 10, "Peak learning rate (AdamW)"),
+    OPT_DOUBLE(trainer_options, min_lr_ratio, "min-lr-ratio", 0, 1,
+               "Cosine schedule floor as a fraction of --lr"),
+    OPT_DOUBLE(trainer_options, weight_decay, "weight-decay", 0, 10, "AdamW decoupled weight decay"),
+    OPT_DOUBLE(trainer_options, warmup_epochs, "warmup-epochs", 0, 1000,
+               "Linear learning-rate warm-up (epochs, may be fractional)"),
+    OPT_DOUBLE(trainer_options, label_smoothing, "label-smoothing", 0, 0.99,
+               "Label smoothing of the cross-entropy"),
+    OPT_DOUBLE(trainer_options, clip_norm, "clip-norm", 0, 1e9,
+               "Clip the gradient's global L2 norm to this (0 = off)"),
+    OPT_INT64(trainer_options, checkpoint_every, "checkpoint-every", 0, 9e18,
+              "Write a resumable checkpoint every N steps (0 = off)"),
+    OPT_STRING(trainer_options, checkpoint_dir, "checkpoint-dir",
+               "Folder of the periodic checkpoints (\"\" = <model-out>.ckpts)"),
+    OPT_BOOL(trainer_options, resume, "resume",
+             "Continue from the newest complete checkpoint in --checkpoint-dir"),
+    OPT_STRING(trainer_options, init, "init",
+               "Start from this checkpoint's weights (classifier re-initialised if the labels "
+               "differ)"),
+    OPT_STRING(trainer_options, freeze, "freeze", "Parameter groups not to train, comma-separated"),
+    OPT_STRING(trainer_options, lr_scale, "lr-scale",
+               "Per-group learning-rate factors, \"group=x,...\""),
+    OPT_CHOICE(trainer_options, dist, "dist", "sync|async|downpour",
+               "Distributed mode (async/downpour need an MPI world of 2+ ranks)"),
+    OPT_INT(trainer_options, ps, "ps", 1, 4096, "Parameter-server ranks (async, downpour)"),
+    OPT_INT(trainer_options, n_fetch, "n-fetch", 1, 1000000, "Downpour: fetch every N steps"),
+    OPT_INT(trainer_options, n_push, "n-push", 1, 1000000, "Downpour: push every N steps"),
+    OPT_INT(trainer_options, workers_per_node, "workers-per-node", 0, 4096,
+            "Ranks per node (checks the thread split; 0 = not given)"),
+    OPT_INT64(trainer_options, max_steps, "max-steps", 0, 9e18,
+              "Stop after this many steps in total, as if killed (0 = no limit)"),
+    OPT_INT(trainer_options, loader_threads, "loader-threads", 1, 256,
+            "Threads preparing batches in the background"),
+};
+const size_t trainer_n_opts = OPT_COUNT(trainer_opts);
+
+ch_status trainer_options_check(const trainer_options *o, ch_error *err)
+{
+    if (o->grad_accum > o->batch)
+        return ch_fail(err, CH_ERR_USAGE, "--grad-accum (%d) is larger than --batch (%d)",
+                       o->grad_accum, o->batch);
+    if (!o->model[0])
+        return ch_fail(err, CH_ERR_USAGE, "--model: empty");
+    if (o->resume && o->checkpoint_every == 0 && !o->checkpoint_dir[0])
+        return ch_fail(err, CH_ERR_USAGE,
+                       "--resume needs --checkpoint-every (or --checkpoint-dir)");
+    if (o->resume && o->init[0])
+        return ch_fail(err, CH_ERR_USAGE, "--resume and --init exclude each other");
+    return CH_OK;
+}
+
+void trainer_shard(int n, int rank, int world, int *lo, int *hi)
+{
+    if (world < 1)
+        world = 1;
+    /* the same split as train/dist.h's dist_shard: [r*n/w, (r+1)*n/w) */
+    *lo = (int)((long long)rank * n / world);
+    *hi = (int)((long long)(rank + 1) * n / world);
+}
+
+void trainer_result_free(trainer_result *r)
+{
+    if (r) {
+        free(r->confusion);
+        r->confusion = NULL;
+    }
+}
+
+/* ---- helpers ---- */
+
+static char *join_labels(char *const *labels, int n)
+{
+    size_t len = 1;
+    for (int i = 0; i < n; i++)
+        len += strlen(labels[i]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "%s\n", labels[i]);
+    *p = 0;
+    return s;
+}
+
+static ch_status write_model(const char *path, const nn_model *m, const float *params,
+                             const float *buffers, const trainer_io *io, ch_error *err)
+{
+    char *labels = join_labels(io->labels, io->n_labels);
+    if (!labels)
+        return ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", path);
+    ckpt_model ck = {(char *)m->kind, m->hparams, (char *)io->frontend, labels,
+                     (float *)params, m->p->n, (float *)buffers, m->n_buffers};
+    ch_status st = ckpt_write(path, &ck, err);
+    free(labels);
+    return st;
+}
+
+/* Hyper-parameter lines without the out-dim line (the label count decides it). */
+static char *strip_out_dim(const char *hp)
+{
+    size_t n = strlen(hp ? hp : "");
+    char *s = malloc(n + 1), *q = s;
+    if (!s)
+        return NULL;
+    const char *p = hp ? hp : "";
+    while (*p) {
+        size_t len = strcspn(p, "\n");
+        if (strncmp(p, "out-dim=", 8) != 0) {
+            memcpy(q, p, len);
+            q += len;
+            *q++ = '\n';
+        }
+        p += len + (p[len] ? 1 : 0);
+    }
+    *q = 0;
+    return s;
+}
+
+/* --init: the architecture of the checkpoint, its weights; the classifier group re-made when
+ * the label set differs. */
+static ch_status init_from(nn_model **out, const trainer_options *o, const trainer_io *io,
+                           int F, rng *init, int verbosity, ch_error *err)
+{
+    *out = NULL;
+    ckpt_model ck;
+    memset(&ck, 0, sizeof ck);
+    CH_TRY(ckpt_read(o->init, &ck, o->model, 0, err));
+    ch_status st = CH_OK;
+    nn_model *src = NULL, *m = NULL;
+    char *labels = join_labels(io->labels, io->n_labels);
+    char *hp = strip_out_dim(ck.hparams);
+    if (!labels || !hp)
+        st = ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", o->init);
+    if (st == CH_OK && nn_model_from_checkpoint(&src, &ck, err) != CH_OK)
+        st = ch_wrap(err, CH_ERR_FORMAT, "%s", o->init);
+    if (st == CH_OK && src->in_bins != F)
+        st = ch_fail(err, CH_ERR_FORMAT,
+                     "%s: model takes %d feature bins, the data has %d (--num-mel-bins)",
+                     o->init, src->in_bins, F);
+    if (st == CH_OK && nn_model_create(&m, ck.kind, hp, F, io->n_labels, init, err) != CH_OK)
+        st = ch_wrap(err, CH_ERR_FORMAT, "%s", o->init);
+    if (st == CH_OK) {
+        bool same = ck.labels && strcmp(ck.labels, labels) == 0;
+        for (int v = 0; v < m->p->nviews && st == CH_OK; v++) {
+            const param_view *dv = &m->p->views[v];
+            if (!same && strcmp(dv->group, "classifier") == 0)
+                continue;
+            const param_view *sv = params_find(src->p, dv->name);
+            if (!sv || sv->count != dv->count) {
+                st = ch_fail(err, CH_ERR_FORMAT, "%s: parameter %s does not match the model",
+                             o->init, dv->name);
+                break;
+            }
+            memcpy(m->p->data + dv->offset, src->p->data + sv->offset,
+                   sizeof(float) * dv->count);
+        }
+        if (st == CH_OK && m->n_buffers == src->n_buffers && m->n_buffers)
+            memcpy(m->buffers, src->buffers, sizeof(float) * m->n_buffers);
+        if (st == CH_OK && !same)
+            log_msg(verbosity, 1, "%s: labels differ from the data's: classifier re-initialised\n",
+                    o->init);
+    }
+    free(labels);
+    free(hp);
+    nn_model_free(src);
+    ckpt_model_free(&ck);
+    if (st != CH_OK) {
+        nn_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CH_OK;
+}
+
+/* One optim range per parameter group, with --freeze and --lr-scale applied. */
+static ch_status make_ranges(const trainer_options *o, const params *p, optim_range **out,
+                             int *n_out, ch_error *err)
+{
+    optim_range *r = calloc((size_t)p->ngroups + 1, sizeof *r);
+    if (!r)
+        return ch_fail(err, CH_ERR_NOMEM, "trainer: out of memory");
+    for (int g = 0; g < p->ngroups; g++) {
+        r[g].offset = p->groups[g].offset;
+        r[g].count = p->groups[g].count;
+        r[g].lr_scale = 1;
+    }
+    char known[1024] = "";
+    for (int g = 0; g < p->ngroups; g++) {
+        size_t l = strlen(known);
+        snprintf(known + l, sizeof known - l, "%s%s", g ? ", " : "", p->groups[g].name);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", pass == 0 ? o->freeze : o->lr_scale);
+        char *save = NULL;
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ')
+                tok++;
+            if (!*tok)
+                continue;
+            double scale = 1;
+            if (pass == 1) {
+                char *eq = strchr(tok, '=');
+                char *end = NULL;
+                if (eq) {
+                    *eq = 0;
+                    scale = strtod(eq + 1, &end);
+                }
+                if (!eq || end == eq + 1 || *end || !(scale >= 0) || scale > 1e6) {
+                    free(r);
+                    return ch_fail(err, CH_ERR_USAGE,
+                                   "--lr-scale: '%s' is not group=factor (factor >= 0)", tok);
+                }
+            }
+            int found = 0;
+            for (int g = 0; g < p->ngroups; g++)
+                if (strcmp(p->groups[g].name, tok) == 0) {
+                    found = 1;
+                    if (pass == 0)
+                        r[g].frozen = 1;
+                    else
+                        r[g].lr_scale = (float)scale;
+                }
+            if (!found) {
+                ch_fail(err, CH_ERR_USAGE, "--%s: no parameter group '%s' (groups: %s)",
+                        pass == 0 ? "freeze" : "lr-scale", tok, known);
+                free(r);
+                return CH_ERR_USAGE;
+            }
+        }
+    }
+    *out = r;
+    *n_out = p->ngroups;
+    return CH_OK;
+}
+
+/* Extra trainer state beside a periodic checkpoint, as exact hex floats. */
+typedef struct {
+    double best_acc;
+    int best_epoch;
+    double loss_sum;
+    long loss_n;
+} trainer_extra;
+
+static ch_status write_extra(const char *ckpt_path, const trainer_extra *x, ch_error *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s.trainer", ckpt_path);
+    char text[512];
+    int n = snprintf(text, sizeof text, "best_valid_accuracy=%a\nbest_epoch=%d\nloss_sum=%a\n"
+                     "loss_n=%ld\n", x->best_acc, x->best_epoch, x->loss_sum, x->loss_n);
+    atomic_file a;
+    CH_TRY(atomic_open(&a, path, err));
+    ch_status st = atomic_write(&a, text, (size_t)n, err);
+    if (st != CH_OK) {
+        atomic_abort(&a);
+        return st;
+    }
+    return atomic_commit(&a, err);
+}
+
+static ch_status read_extra(const char *ckpt_path, trainer_extra *x, ch_error *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s.trainer", ckpt_path);
+    char *data;
+    size_t n;
+    CH_TRY(file_read_all(path, &data, &n, err));
+    int ok = sscanf(data, "best_valid_accuracy=%la best_epoch=%d loss_sum=%la loss_n=%ld",
+                    &x->best_acc, &x->best_epoch, &x->loss_sum, &x->loss_n) == 4;
+    free(data);
+    if (!ok)
+        return ch_fail(err, CH_ERR_FORMAT, "%s: malformed trainer state", path);
+    return CH_OK;
+}
+
+static void remove_step(const char *dir, int64_t step)
+{
+    char p[4400], q[4500];
+    snprintf(p, sizeof p, "%s/DONE_%lld", dir, (long long)step);
+    unlink(p);
+    ckpt_path_for_step(p, sizeof p, dir, step);
+    snprintf(q, sizeof q, "%s.trainer", p);
+    unlink(q);
+    ckpt_state_path(q, sizeof q, p, 0);
+    unlink(q);
+    unlink(p);
+}
+
+/* Accuracy over split s; confusion (K, K) filled when not NULL. */
+static double evaluate(nn_model *m, nn_ctx *ctx, const trainer_data *data, int split, int bs,
+                       float *logits, int K, int *confusion, ch_error *err, ch_status *st)
+{
+    int n = data->n_eval[split], correct = 0;
+    if (confusion)
+        memset(confusion, 0, sizeof(int) * (size_t)K * K);
+    for (int s = 0; s < n; s += bs) {
+        int nb = n - s < bs ? n - s : bs;
+        trainer_batch b;
+        data->eval_batch(data->ctx, split, s, nb, &b);
+        if ((*st = m->ops->reserve(m, ctx, b.N, b.T, err)) != CH_OK)
+            return 0;
+        nn_input in = {b.N, b.T, b.F, b.x, b.lengths};
+        m->ops->forward(m, ctx, &in, 0, NULL, logits);
+        for (int i = 0; i < b.N; i++) {
+            const float *l = logits + (size_t)i * K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (l[k] > l[best])
+                    best = k;
+            correct += best == b.labels[i];
+            if (confusion)
+                confusion[b.labels[i] * K + best]++;
+        }
+    }
+    *st = CH_OK;
+    return n ? (double)correct / n : 0;
+}
+
+/* ---- the loop ---- */
+
+ch_status trainer_run(const trainer_options *o, const trainer_data *data, const trainer_io *io,
+                      const trainer_dist *dist, uint64_t seed, int threads, int verbosity,
+                      trainer_result *res, ch_error *err)
+{
+    memset(res, 0, sizeof *res);
+    res->test_accuracy = -1;
+    res->best_epoch = -1;
+    CH_TRY(trainer_options_check(o, err));
+    int rank = dist ? dist->rank : 0, world = dist ? dist->world : 1;
+    if (o->dist != 0 && world < 2)
+        return ch_fail(err, CH_ERR_USAGE,
+                       "--dist %s needs an MPI world of at least 2 ranks (this run has %d)",
+                       o->dist == 1 ? "async" : "downpour", world);
+    const int K = io->n_labels, T = data->T, F = data->F;
+    char ckdir[4096 + 16];
+    if (o->checkpoint_dir[0])
+        snprintf(ckdir, sizeof ckdir, "%s", o->checkpoint_dir);
+    else
+        snprintf(ckdir, sizeof ckdir, "%s.ckpts", io->model_out);
+
+    ch_status st = CH_OK;
+    nn_model *m = NULL;
+    rng init;
+    rng_seed(&init, seed, 0x696e6974ull);
+    if (o->init[0])
+        st = init_from(&m, o, io, F, &init, verbosity, err);
+    else
+        st = nn_model_create(&m, o->model, o->model_opts, F, K, &init, err);
+    if (st != CH_OK)
+        return st;
+
+    nn_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.be = nn_backend_cpu();
+    ctx.threads = threads;
+    optim_range *ranges = NULL;
+    int n_ranges = 0;
+    optim_options oo = optim_options_adamw(o->lr);
+    oo.weight_decay = o->weight_decay;
+    optim_state opt;
+    memset(&opt, 0, sizeof opt);
+    int micro_max = (o->batch + o->grad_accum - 1) / o->grad_accum;
+    micro_max = (micro_max + world - 1) / world + 1;
+    float *logits = NULL, *dlogits = NULL, *best_p = NULL, *best_b = NULL;
+    int *idx = NULL, *sizes = NULL, *perm = NULL;
+    size_t np = m->p->n;
+    st = make_ranges(o, m->p, &ranges, &n_ranges, err);
+    if (st == CH_OK)
+        st = optim_state_init(&opt, &oo, np, err);
+    int eval_bs = o->batch > micro_max ? o->batch : micro_max;
+    int NB = eval_bs > micro_max ? eval_bs : micro_max;
+    const int n_train = data->n_train;
+    const int spe = (n_train + o->batch - 1) / o->batch; /* steps per epoch */
+    if (st == CH_OK) {
+        logits = malloc(sizeof(float) * (size_t)NB * K);
+        dlogits = malloc(sizeof(float) * (size_t)NB * K);
+        best_p = malloc(sizeof(float) * np);
+        best_b = malloc(sizeof(float) * (m->n_buffers + 1));
+        perm = malloc(sizeof(int) * (size_t)n_train);
+        idx = malloc(sizeof(int) * (size_t)n_train);
+        sizes = malloc(sizeof(int) * ((size_t)spe * o->grad_accum + 1));
+        res->confusion = calloc((size_t)K * K, sizeof(int));
+        if (!logits || !dlogits || !best_p || !best_b || !perm || !idx || !sizes ||
+            !res->confusion)
+            st = ch_fail(err, CH_ERR_NOMEM, "trainer: out of memory");
+    }
+    /* size the arena once for the largest batches, before the clock starts */
+    if (st == CH_OK)
+        st = m->ops->reserve(m, &ctx, NB, T, err);
+
+    const int64_t total_steps = (int64_t)spe * o->epochs;
+    const int64_t warmup_steps = (int64_t)llround(o->warmup_epochs * spe);
+    int64_t step = 0;
+    int start_epoch = 0, start_pos = 0;
+    trainer_extra ex = {-1, -1, 0, 0};
+    if (st == CH_OK && o->resume) {
+        int64_t found = -1;
+        char path[4400];
+        if (!path_exists(ckdir)) {
+            log_msg(verbosity, 1, "%s: no checkpoint folder: starting from scratch\n", ckdir);
+        } else if ((st = ckpt_find_latest(ckdir, &found, path, sizeof path, err)) == CH_OK &&
+                   found < 0) {
+            log_msg(verbosity, 1, "%s: no complete checkpoint: starting from scratch\n", ckdir);
+        } else if (st == CH_OK) {
+            ckpt_model ck;
+            ckpt_state cs;
+            memset(&ck, 0, sizeof ck);
+            memset(&cs, 0, sizeof cs);
+            st = ckpt_read(path, &ck, m->kind, np, err);
+            if (st == CH_OK && ck.n_buffers != m->n_buffers)
+                st = ch_fail(err, CH_ERR_FORMAT, "%s: buffer count does not match the model",
+                             path);
+            if (st == CH_OK)
+                st = ckpt_state_read(path, 0, &cs, err);
+            if (st == CH_OK && (cs.n != np || cs.n_moments != (uint32_t)opt.n_moments))
+                st = ch_fail(err, CH_ERR_FORMAT, "%s: optimizer state does not match the model",
+                             path);
+            if (st == CH_OK)
+                st = read_extra(path, &ex, err);
+            if (st == CH_OK) {
+                memcpy(m->p->data, ck.params, sizeof(float) * np);
+                if (m->n_buffers)
+                    memcpy(m->buffers, ck.buffers, sizeof(float) * m->n_buffers);
+                for (uint32_t k = 0; k < cs.n_moments; k++)
+                    memcpy(opt.moment[k], cs.moment[k], sizeof(float) * np);
+                opt.step = cs.opt_step;
+                step = cs.step;
+                start_epoch = (int)cs.epoch;
+                start_pos = (int)cs.data_pos;
+                log_msg(verbosity, 1, "resuming from %s (step %lld, epoch %d)\n", path,
+                        (long long)step, start_epoch + 1);
+            }
+            ckpt_state_free(&cs);
+            ckpt_model_free(&ck);
+            /* the best model so far is the file written when it was found */
+            if (st == CH_OK && ex.best_epoch >= 0) {
+                ckpt_model bm;
+                memset(&bm, 0, sizeof bm);
+                st = ckpt_read(io->model_out, &bm, m->kind, np, err);
+                if (st == CH_OK && bm.n_buffers == m->n_buffers) {
+                    memcpy(best_p, bm.params, sizeof(float) * np);
+                    if (m->n_buffers)
+                        memcpy(best_b, bm.buffers, sizeof(float) * m->n_buffers);
+                }
+                ckpt_model_free(&bm);
+            }
+        }
+    }
+    res->params = np;
+    res->flops_per_sample = m->ops->flops_per_sample ? m->ops->flops_per_sample(m, T) : 0;
+
+    double t_train = 0;
+    long samples = 0;
+    int epoch = start_epoch;
+    double last_loss = 0;
+    for (; st == CH_OK && epoch < o->epochs; epoch++) {
+        int pos0 = epoch == start_epoch ? start_pos : 0;
+        if (epoch != start_epoch || pos0 == 0) {
+            ex.loss_sum = 0;
+            ex.loss_n = 0;
+        }
+        for (int i = 0; i < n_train; i++)
+            perm[i] = i;
+        rng er;
+        rng_seed(&er, seed, 0x65706f6368ull + (uint64_t)epoch);
+        rng_shuffle_int(&er, perm, n_train);
+        /* the plan: this rank's micro-batches of the remaining steps of the epoch */
+        int n_mb = 0;
+        long n_idx = 0;
+        for (int s = pos0; s < spe; s++) {
+            int g0 = s * o->batch, ng = n_train - g0 < o->batch ? n_train - g0 : o->batch;
+            int lo, hi;
+            trainer_shard(ng, rank, world, &lo, &hi);
+            for (int a = 0; a < o->grad_accum; a++) {
+                int alo, ahi;
+                trainer_shard(hi - lo, a, o->grad_accum, &alo, &ahi);
+                if (ahi > alo) {
+                    sizes[n_mb++] = ahi - alo;
+                    for (int j = lo + alo; j < lo + ahi; j++)
+                        idx[n_idx++] = perm[g0 + j];
+                }
+            }
+        }
+        if (n_mb > 0)
+            st = data->plan(data->ctx, epoch, idx, sizes, n_mb, err);
+        progress pb;
+        char label[64];
+        snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o->epochs);
+        progress_init(&pb, label, "ex", (long)n_train, verbosity >= 1 && rank == 0);
+        double t_ep = timer_now();
+        long ep_samples = 0;
+        for (int s = pos0; st == CH_OK && s < spe; s++) {
+            double t0 = timer_now(), wait = 0, comm = 0;
+            int g0 = s * o->batch, ng = n_train - g0 < o->batch ? n_train - g0 : o->batch;
+            int lo, hi;
+            trainer_shard(ng, rank, world, &lo, &hi);
+            params_zero_grad(m->p);
+            for (int a = 0; a < o->grad_accum && st == CH_OK; a++) {
+                int alo, ahi;
+                trainer_shard(hi - lo, a, o->grad_accum, &alo, &ahi);
+                if (ahi <= alo)
+                    continue;
+                trainer_batch b;
+                double w = 0;
+                if ((st = data->next(data->ctx, &b, &w, err)) != CH_OK)
+                    break;
+                wait += w;
+                if ((st = m->ops->reserve(m, &ctx, b.N, b.T, err)) != CH_OK)
+                    break;
+                rng dr;
+                rng_seed(&dr, seed ^ 0x64726f70ull, (uint64_t)step * 4096u + (uint64_t)a);
+                nn_input in = {b.N, b.T, b.F, b.x, b.lengths};
+                m->ops->forward(m, &ctx, &in, 1, &dr, logits);
+                softmax_ce_dims cd = {b.N, K, (float)o->label_smoothing};
+                double loss = softmax_ce_forward_backward(dlogits, logits, b.labels, &cd);
+                /* mean over the micro-batch -> its share of the global batch's mean */
+                float scale = (float)b.N / (float)ng;
+                for (size_t k = 0; k < (size_t)b.N * K; k++)
+                    dlogits[k] *= scale;
+                m->ops->backward(m, &ctx, dlogits);
+                ex.loss_sum += loss * b.N;
+                ex.loss_n += b.N;
+                ep_samples += b.N;
+            }
+            if (st != CH_OK)
+                break;
+            /* DISTRIBUTED HOOK: sum the gradients of all ranks before clipping and stepping */
+            if (dist && dist->sync_grads &&
+                (st = dist->sync_grads(dist->ctx, m->p->grad, np, &comm, err)) != CH_OK)
+                break;
+            if (o->clip_norm > 0)
+                optim_clip_grad_norm(m->p->grad, ranges, n_ranges, o->clip_norm);
+            double lr = lr_warmup_cosine(o->lr, o->lr * o->min_lr_ratio, warmup_steps,
+                                         total_steps, step);
+            optim_step(m->p->data, &opt, m->p->grad, ranges, n_ranges, &oo, lr);
+            step++;
+            double dt = timer_now() - t0;
+            res->wait_s += wait;
+            res->comm_s += comm;
+            res->compute_s += dt - wait - comm;
+            t_train += dt;
+            progress_update(&pb, (long)(s + 1) * o->batch > n_train ? n_train
+                                                                     : (long)(s + 1) * o->batch);
+            bool ck_now = o->checkpoint_every > 0 && step % o->checkpoint_every == 0;
+            /* DISTRIBUTED HOOK: every rank's BN running stats -> their mean, before saving */
+            if (ck_now && dist && dist->average_buffers && m->n_buffers &&
+                (st = dist->average_buffers(dist->ctx, m->buffers, m->n_buffers, err)) != CH_OK)
+                break;
+            if (ck_now && rank == 0) {
+                char path[4400];
+                st = dir_create(ckdir, err);
+                ckpt_path_for_step(path, sizeof path, ckdir, step);
+                if (st == CH_OK)
+                    st = write_model(path, m, m->p->data, m->buffers, io, err);
+                ckpt_state cs;
+                memset(&cs, 0, sizeof cs);
+                cs.rank = 0;
+                cs.world_size = (uint32_t)world;
+                cs.step = step;
+                cs.epoch = epoch;
+                cs.data_pos = s + 1;
+                cs.opt_step = opt.step;
+                rng_seed(&cs.rng, seed, 0);
+                cs.n_moments = (uint32_t)opt.n_moments;
+                cs.n = np;
+                for (int k = 0; k < opt.n_moments; k++)
+                    cs.moment[k] = opt.moment[k];
+                if (st == CH_OK)
+                    st = ckpt_state_write(path, &cs, err);
+                if (st == CH_OK)
+                    st = write_extra(path, &ex, err);
+                if (st == CH_OK)
+                    st = ckpt_mark_done(ckdir, step, err);
+                if (st == CH_OK && step > 2 * o->checkpoint_every)
+                    remove_step(ckdir, step - 2 * o->checkpoint_every);
+            }
+            if (o->max_steps > 0 && step >= o->max_steps) {
+                res->stopped_early = true;
+                break;
+            }
+        }
+        progress_finish(&pb);
+        samples += ep_samples;
+        if (st != CH_OK || res->stopped_early)
+            break;
+        last_loss = ex.loss_n ? ex.loss_sum / ex.loss_n : 0;
+        if (dist && dist->average_buffers && m->n_buffers &&
+            (st = dist->average_buffers(dist->ctx, m->buffers, m->n_buffers, err)) != CH_OK)
+            break;
+        ch_status es = CH_OK;
+        double acc = evaluate(m, &ctx, data, 1, eval_bs, logits, K, NULL, err, &es);
+        if ((st = es) != CH_OK)
+            break;
+        bool better = acc > ex.best_acc;
+        if (better) {
+            ex.best_acc = acc;
+            ex.best_epoch = epoch;
+            memcpy(best_p, m->p->data, sizeof(float) * np);
+            if (m->n_buffers)
+                memcpy(best_b, m->buffers, sizeof(float) * m->n_buffers);
+            if (rank == 0 && (st = write_model(io->model_out, m, best_p, best_b, io, err)) !=
+                                 CH_OK)
+                break;
+        }
+        double ep_dt = timer_now() - t_ep;
+        double lr_now = lr_warmup_cosine(o->lr, o->lr * o->min_lr_ratio, warmup_steps,
+                                         total_steps, step > 0 ? step - 1 : 0);
+        if (rank == 0)
+            log_msg(verbosity, 1,
+                    "epoch %d/%d: train loss %.4f, valid acc %.2f %%%s, lr %.3g, %.0f ex/s\n",
+                    epoch + 1, o->epochs, last_loss, 100 * acc, better ? " (best)" : "",
+                    lr_now, ep_dt > 0 ? ep_samples / ep_dt : 0);
+    }
+    res->epochs = epoch < o->epochs ? epoch : o->epochs;
+    res->steps = step;
+    res->best_valid_accuracy = ex.best_acc < 0 ? 0 : ex.best_acc;
+    res->best_epoch = ex.best_epoch;
+    res->final_train_loss = last_loss;
+    res->samples_per_s = t_train > 0 ? samples / t_train : 0;
+    if (st == CH_OK && !res->stopped_early && ex.best_epoch >= 0 && data->n_eval[2] > 0) {
+        memcpy(m->p->data, best_p, sizeof(float) * np);
+        if (m->n_buffers)
+            memcpy(m->buffers, best_b, sizeof(float) * m->n_buffers);
+        ch_status es = CH_OK;
+        res->test_accuracy =
+            evaluate(m, &ctx, data, 2, eval_bs, logits, K, res->confusion, err, &es);
+        res->n_test = data->n_eval[2];
+        st = es;
+    }
+    free(logits);
+    free(dlogits);
+    free(best_p);
+    free(best_b);
+    free(perm);
+    free(idx);
+    free(sizes);
+    free(ranges);
+    optim_state_free(&opt);
+    nn_model_free(m);
+    if (st != CH_OK)
+        trainer_result_free(res);
+    return st;
+}

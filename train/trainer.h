@@ -1,0 +1,142 @@
+/* trainer.h — the generic training loop behind kws-train (and sv-train later).
+ *
+ * One optimizer step takes a global batch of `batch` examples (the last step of an epoch may
+ * take fewer), split into `grad_accum` micro-batches. Each micro-batch's mean loss is scaled by
+ * its share of the global batch (n_micro / n_global), so the accumulated gradient is exactly
+ * that of one big batch. Gradients are zeroed once per step, clipped by global L2 norm, and
+ * AdamW applies them with a warm-up + cosine learning rate (per optimizer step). Validation
+ * accuracy is measured after every epoch; the best model is written to model_out (atomically).
+ *
+ * Determinism: the epoch order is a shuffle seeded by (seed, epoch), example augmentation is a
+ * function of (seed, epoch, index) (the data source's job), dropout draws from an rng seeded by
+ * (seed, step). Nothing depends on thread timing, so the same seed and thread count give a
+ * bit-identical model, and a run resumed from a periodic checkpoint ends bit-identical to an
+ * unbroken one (the step's state is entirely: params, BN buffers, optimizer moments + step,
+ * epoch + step within it, best accuracy so far).
+ *
+ * Periodic checkpoints: every checkpoint_every steps, "<dir>/ckpt-<step>.ckpt" (the model) +
+ * ".state.<rank>" (optimizer moments, step, epoch, position) + ".trainer" (best accuracy so far,
+ * train-loss sums) and then DONE_<step>; the two newest are kept. --resume continues from the
+ * newest complete one.
+ *
+ * DISTRIBUTED HOOK: trainer_dist is where train/dist* plugs in. Each rank takes its shard of
+ * every global batch (trainer_shard), runs forward/backward on it with the loss scaled by
+ * n_shard / n_global, then calls dist->sync_grads, which must leave the SUM over ranks in
+ * grad (an all-reduce) before clipping and the optimizer step, which every rank then applies
+ * identically; dist->average_buffers (optional) averages the batch-norm running statistics
+ * over ranks before every evaluation and checkpoint. With dist == NULL (one process) the shard
+ * is the whole batch and both calls are skipped. Only rank 0 writes files; every rank evaluates.
+ */
+#ifndef CHORUS_TRAINER_H
+#define CHORUS_TRAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/options.h"
+#include "common/status.h"
+#include "models/model.h"
+
+typedef struct {
+    char model[32];        /* kind */
+    char model_opts[1024]; /* "key=value,..." hyper-parameters */
+    int epochs;
+    int batch;             /* global batch */
+    int grad_accum;        /* micro-batches per step */
+    double lr;
+    double min_lr_ratio;   /* cosine floor = lr * this */
+    double weight_decay;
+    double warmup_epochs;
+    double label_smoothing;
+    double clip_norm;      /* 0 = no clipping */
+    int64_t checkpoint_every; /* steps; 0 = off */
+    char checkpoint_dir[4096]; /* "" = "<model-out>.ckpts" */
+    bool resume;
+    char init[4096];       /* checkpoint to start from */
+    char freeze[1024];     /* comma-separated param groups */
+    char lr_scale[1024];   /* "group=x,..." */
+    int dist;              /* 0 sync, 1 async, 2 downpour (only sync without MPI) */
+    int ps;
+    int n_fetch, n_push;
+    int workers_per_node;
+    int64_t max_steps;     /* stop after this many steps in total (0 = no limit): tests */
+    int loader_threads;
+} trainer_options;
+
+trainer_options trainer_options_default(void);
+extern const opt_desc trainer_opts[];
+extern const size_t trainer_n_opts;
+/* Checks values the table cannot (grad-accum <= batch, ...). CH_ERR_USAGE. */
+ch_status trainer_options_check(const trainer_options *o, ch_error *err);
+
+/* A batch handed to the trainer; memory owned by the data source, valid until its next call. */
+typedef struct {
+    int N, T, F;
+    const float *x;       /* (N, T, F) */
+    const int *lengths;   /* (N) */
+    const int *labels;    /* (N) */
+} trainer_batch;
+
+/* Where examples come from (implemented by kws-train over kws_data / kws_loader). */
+typedef struct {
+    void *ctx;
+    int n_train;           /* training examples */
+    int n_eval[3];         /* examples of split 1 (valid) and 2 (test) */
+    int T, F;              /* max frames, bins */
+    /* Plan the training batches: n_batches batches of sizes[b] examples from idx, in order. */
+    ch_status (*plan)(void *ctx, int64_t epoch, const int *idx, const int *sizes,
+                      int n_batches, ch_error *err);
+    /* Next planned batch; *wait_s = seconds waited for it. */
+    ch_status (*next)(void *ctx, trainer_batch *b, double *wait_s, ch_error *err);
+    /* Evaluation examples [start, start + n) of split s (features fixed, cached). */
+    void (*eval_batch)(void *ctx, int split, int start, int n, trainer_batch *b);
+} trainer_data;
+
+/* What a checkpoint stores beside the params (borrowed strings). */
+typedef struct {
+    const char *frontend;   /* "key=value" lines */
+    char *const *labels;    /* n_labels */
+    int n_labels;
+    const char *model_out;  /* best model path */
+} trainer_io;
+
+/* The distributed hook (see the top of this file); NULL = one process. */
+typedef struct {
+    int rank, world;
+    void *ctx;
+    /* Replaces grad[0..n) by its sum over ranks. */
+    ch_status (*sync_grads)(void *ctx, float *grad, size_t n, double *comm_s, ch_error *err);
+    /* Replaces the BN running statistics by their mean over ranks (before every evaluation
+     * and checkpoint); NULL = nothing to do. */
+    ch_status (*average_buffers)(void *ctx, float *buffers, size_t n, ch_error *err);
+} trainer_dist;
+
+/* This rank's examples [*lo, *hi) = [rank*n/world, (rank+1)*n/world) of a global batch of n
+ * (contiguous, sizes differ by <= 1; dist_shard's split). Also splits a shard into the
+ * --grad-accum micro-batches. */
+void trainer_shard(int n, int rank, int world, int *lo, int *hi);
+
+typedef struct {
+    int epochs;             /* epochs run (in total, including a resumed part) */
+    int64_t steps;
+    double best_valid_accuracy;
+    int best_epoch;
+    double test_accuracy;   /* of the best model; -1 without test examples */
+    int *confusion;         /* (K, K) test confusion, [true * K + predicted], owned (free) */
+    int n_test;
+    double final_train_loss; /* mean loss of the last epoch */
+    double samples_per_s;   /* training examples / training wall time */
+    double compute_s, comm_s, wait_s;
+    size_t params;
+    double flops_per_sample;
+    bool stopped_early;     /* --max-steps reached */
+} trainer_result;
+
+/* Runs training. threads: OpenMP threads for the model (the caller has set them). verbosity as
+ * cli_verbosity (progress bar and per-epoch lines on stderr at >= 1). */
+ch_status trainer_run(const trainer_options *o, const trainer_data *data, const trainer_io *io,
+                      const trainer_dist *dist, uint64_t seed, int threads, int verbosity,
+                      trainer_result *res, ch_error *err);
+void trainer_result_free(trainer_result *r);
+
+#endif
