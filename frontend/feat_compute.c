@@ -417,13 +417,23 @@ static void prepare_block(const feat_computer *c, feat_workspace *ws)
     const float p = o->preemph_coeff;
     feat_v8f cur = fv[L - 1] + neg_mean;
     if (c->own_fft) {
-        for (int i = L - 1; i > 0; i--) {
+        /* odd rows to zi, even rows to zr, two rows per step (no branch on the parity) */
+        int i = L - 1;
+        if (!(i & 1)) {
             const feat_v8f prev = fv[i - 1] + neg_mean;
-            const feat_v8f v = (cur - p * prev) * win[i];
-            if (i & 1)
-                zi[i >> 1] = v;
-            else
-                zr[i >> 1] = v;
+            zr[i >> 1] = (cur - p * prev) * win[i];
+            cur = prev;
+            i--;
+        }
+        for (; i > 1; i -= 2) { /* i odd */
+            const feat_v8f p1 = fv[i - 1] + neg_mean, p2 = fv[i - 2] + neg_mean;
+            zi[i >> 1] = (cur - p * p1) * win[i];
+            zr[(i - 1) >> 1] = (p1 - p * p2) * win[i - 1];
+            cur = p2;
+        }
+        if (i == 1) {
+            const feat_v8f prev = fv[0] + neg_mean;
+            zi[0] = (cur - p * prev) * win[1];
             cur = prev;
         }
         zr[0] = (cur - p * cur) * win[0];

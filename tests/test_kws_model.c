@@ -522,13 +522,55 @@ static void test_dropout(void **state)
     nn_model_free(m0);
 }
 
+/* reserve grows on demand and a step after growing gives what a fresh model gives; smaller
+ * batches fit in a bigger reservation; nn_model_free(NULL) is a no-op. */
+static void test_reserve_growth(void **state)
+{
+    (void)state;
+    const int F = 16, K = 5;
+    nn_model *a = make(SMALL_HP, F, K, 4), *b = make(SMALL_HP, F, K, 4);
+    nn_ctx ctx = cpu_ctx();
+    float x[3 * 30 * 16];
+    rng r;
+    rng_seed(&r, 12, 0);
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        x[i] = (float)rng_normal(&r);
+    const int len1[1] = {7}, len3[3] = {30, 22, 30};
+    float o1[15], o2[15];
+    reserve(a, &ctx, 1, 7);
+    nn_input small = {1, 7, F, x, len1};
+    a->ops->forward(a, &ctx, &small, 0, NULL, o1);
+    reserve(a, &ctx, 3, 30); /* grows */
+    reserve(b, &ctx, 3, 30);
+    nn_input big = {3, 30, F, x, len3};
+    a->ops->forward(a, &ctx, &big, 0, NULL, o1);
+    b->ops->forward(b, &ctx, &big, 0, NULL, o2);
+    assert_memory_equal(o1, o2, sizeof o1);
+    /* a train step after growing matches too (gradients bitwise) */
+    int labels[3] = {0, 4, 2};
+    float dl[15];
+    train_step_grad(a, &ctx, &big, labels, o1, dl);
+    train_step_grad(b, &ctx, &big, labels, o2, dl);
+    assert_memory_equal(a->p->grad, b->p->grad, sizeof(float) * a->p->n);
+    /* a smaller batch inside the reservation */
+    reserve(a, &ctx, 1, 7); /* no-op */
+    a->ops->forward(a, &ctx, &small, 0, NULL, o1);
+    b->ops->forward(b, &ctx, &small, 0, NULL, o2);
+    assert_memory_equal(o1, o2, sizeof(float) * K);
+    ch_error err;
+    assert_int_equal(a->ops->reserve(a, &ctx, 0, 5, &err), CH_ERR_USAGE);
+    nn_model_free(a);
+    nn_model_free(b);
+    nn_model_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_and_errors), cmocka_unit_test(test_parity_small),
         cmocka_unit_test(test_parity_mean),         cmocka_unit_test(test_parity_default),
         cmocka_unit_test(test_padding_semantics),   cmocka_unit_test(test_fd_gradient),
-        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_dropout),             cmocka_unit_test(test_reserve_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
