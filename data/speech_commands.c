@@ -21,7 +21,12 @@ static const char *const sc_words10[10] = {"yes", "no",  "up",  "down", "left",
 
 sc_options sc_options_default(void)
 {
-    sc_options o = {SC_TASK_12, 10.0, 10.0, 10.0, 10.0};
+    sc_options o;
+    memset(&o, 0, sizeof o);
+    o.task = SC_TASK_12;
+    o.validation_percentage = o.testing_percentage = 10.0;
+    o.silence_percentage = o.unknown_percentage = 10.0;
+    o.split = SC_SPLIT_AUTO;
     return o;
 }
 
@@ -36,6 +41,15 @@ const opt_desc sc_opts[] = {
                "Task 12 without _silence_/: noise crops per split, % of its size"),
     OPT_DOUBLE(sc_options, unknown_percentage, "unknown-percentage", 0, 100000,
                "Task 12: unknown-word clips kept per split, % of its known-word clips"),
+    OPT_CHOICE(sc_options, split, "split", "auto|standard|salted",
+               "Split without lists: TF's hash (standard), speakers ranked by a salted hash "
+               "(salted), or standard unless its training part is degenerate (auto)"),
+    OPT_STRING(sc_options, split_salt, "split-salt",
+               "Salt of the salted speaker split (implies --split salted; default chorus)"),
+    OPT_STRING(sc_options, valid_list, "valid-list",
+               "Validation list file (lines word/file.wav) instead of the folder's"),
+    OPT_STRING(sc_options, test_list, "test-list",
+               "Testing list file (lines word/file.wav) instead of the folder's"),
 };
 const size_t sc_n_opts = OPT_COUNT(sc_opts);
 
@@ -289,6 +303,9 @@ void sc_free(sc_dataset *d)
     }
     if (d->noise_files)
         free_names(d->noise_files, d->n_noise);
+    if (d->clip_rel)
+        free_names(d->clip_rel, d->n_clips);
+    free(d->clip_split);
     memset(d, 0, sizeof *d);
 }
 
@@ -465,6 +482,206 @@ static ch_status build_task_all(sc_clips *c, sc_dataset *d, ch_error *err)
     return CH_OK;
 }
 
+static void split_standard(const sc_options *o, sc_clips *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        sc_clip *k = &c->v[i];
+        const char *stem = k->speaker[0] ? k->speaker : strrchr(k->path, '/') + 1;
+        double p = sc_hash_percentage(stem);
+        k->split = p < o->validation_percentage                         ? SC_VALID
+                   : p < o->validation_percentage + o->testing_percentage ? SC_TEST
+                                                                           : SC_TRAIN;
+    }
+}
+
+typedef struct {
+    const char *speaker; /* borrowed from a clip */
+    uint64_t key;        /* salted SHA-1, first 8 bytes */
+    int split;
+} sc_spk;
+
+static int cmp_spk_key(const void *a, const void *b)
+{
+    const sc_spk *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return strcmp(x->speaker, y->speaker);
+}
+
+static int cmp_spk_name(const void *a, const void *b)
+{
+    return strcmp(((const sc_spk *)a)->speaker, ((const sc_spk *)b)->speaker);
+}
+
+/* Speakers ranked by SHA-1(salt + speaker): exact shares over speakers (see the header). */
+static ch_status split_salted(const sc_options *o, sc_clips *c, ch_error *err)
+{
+    const char *salt = o->split_salt[0] ? o->split_salt : SC_DEFAULT_SALT;
+    sc_spk *spk = malloc((size_t)(c->n ? c->n : 1) * sizeof *spk);
+    if (!spk)
+        return ch_fail(err, CH_ERR_NOMEM, "speech_commands: out of memory");
+    int n = 0;
+    for (int i = 0; i < c->n; i++)
+        if (c->v[i].speaker[0])
+            spk[n++].speaker = c->v[i].speaker;
+    qsort(spk, (size_t)n, sizeof *spk, cmp_spk_name);
+    int u = 0;
+    for (int i = 0; i < n; i++)
+        if (u == 0 || strcmp(spk[u - 1].speaker, spk[i].speaker) != 0)
+            spk[u++] = spk[i];
+    char buf[64 + 256];
+    for (int i = 0; i < u; i++) {
+        snprintf(buf, sizeof buf, "%s%s", salt, spk[i].speaker);
+        uint8_t h[20];
+        sha1_digest(buf, strlen(buf), h);
+        uint64_t k = 0;
+        for (int b = 0; b < 8; b++)
+            k = k << 8 | h[b];
+        spk[i].key = k;
+    }
+    qsort(spk, (size_t)u, sizeof *spk, cmp_spk_key);
+    long nv = lround(u * o->validation_percentage / 100.0);
+    long nt = lround(u * o->testing_percentage / 100.0);
+    /* a requested share never rounds to nothing while a speaker can be spared for training */
+    if (nv == 0 && o->validation_percentage > 0 && u >= 2)
+        nv = 1;
+    if (nt == 0 && o->testing_percentage > 0 && u - nv >= 2)
+        nt = 1;
+    for (int i = 0; i < u; i++)
+        spk[i].split = i < nv ? SC_VALID : i < nv + nt ? SC_TEST : SC_TRAIN;
+    qsort(spk, (size_t)u, sizeof *spk, cmp_spk_name);
+    for (int i = 0; i < c->n; i++) {
+        sc_clip *k = &c->v[i];
+        if (k->speaker[0]) {
+            sc_spk probe = {.speaker = k->speaker};
+            const sc_spk *hit = bsearch(&probe, spk, (size_t)u, sizeof *spk, cmp_spk_name);
+            k->split = hit->split; /* every speaker was collected above */
+        } else {
+            snprintf(buf, sizeof buf, "%s%s", salt, strrchr(k->path, '/') + 1);
+            double p = sc_hash_percentage(buf);
+            k->split = p < o->validation_percentage                         ? SC_VALID
+                       : p < o->validation_percentage + o->testing_percentage ? SC_TEST
+                                                                               : SC_TRAIN;
+        }
+    }
+    free(spk);
+    return CH_OK;
+}
+
+/* A list option's file: as given, else (relative and missing) under root. */
+static void resolve_list(const char *root, const char *given, char *out, size_t n)
+{
+    if (given[0] != '/' && !path_exists(given))
+        snprintf(out, n, "%s/%s", root, given);
+    else
+        snprintf(out, n, "%s", given);
+}
+
+static ch_status assign_splits(const char *root, const sc_options *o, sc_dataset *out,
+                               sc_clips *c, ch_error *err)
+{
+    char vlist[8192], tlist[8192];
+    int has_v, has_t;
+    if (o->valid_list[0] || o->test_list[0]) {
+        has_v = o->valid_list[0] != 0;
+        has_t = o->test_list[0] != 0;
+        if (has_v)
+            resolve_list(root, o->valid_list, vlist, sizeof vlist);
+        if (has_t)
+            resolve_list(root, o->test_list, tlist, sizeof tlist);
+    } else {
+        snprintf(vlist, sizeof vlist, "%s/validation_list.txt", root);
+        snprintf(tlist, sizeof tlist, "%s/testing_list.txt", root);
+        int salted = o->split == SC_SPLIT_SALTED ||
+                     (o->split == SC_SPLIT_AUTO && o->split_salt[0]);
+        has_v = !salted && path_exists(vlist);
+        has_t = !salted && path_exists(tlist);
+    }
+    out->from_lists = has_v || has_t;
+    if (out->from_lists) {
+        for (int i = 0; i < c->n; i++)
+            c->v[i].split = SC_TRAIN;
+        if (has_v)
+            CH_TRY(apply_list(vlist, c, SC_VALID, err));
+        if (has_t)
+            CH_TRY(apply_list(tlist, c, SC_TEST, err));
+        return CH_OK;
+    }
+    if (o->split == SC_SPLIT_SALTED || (o->split == SC_SPLIT_AUTO && o->split_salt[0])) {
+        out->split_used = SC_SPLIT_SALTED;
+        return split_salted(o, c, err);
+    }
+    split_standard(o, c);
+    out->split_used = SC_SPLIT_STANDARD;
+    if (o->split == SC_SPLIT_AUTO) {
+        int n_train = 0;
+        for (int i = 0; i < c->n; i++)
+            n_train += c->v[i].split == SC_TRAIN;
+        double expect =
+            c->n * (100.0 - o->validation_percentage - o->testing_percentage) / 100.0;
+        if (n_train < 0.5 * expect) {
+            int n_old[SC_N_SPLITS] = {0}, n_new[SC_N_SPLITS] = {0};
+            for (int i = 0; i < c->n; i++)
+                n_old[c->v[i].split]++;
+            CH_TRY(split_salted(o, c, err));
+            for (int i = 0; i < c->n; i++)
+                n_new[c->v[i].split]++;
+            out->split_used = SC_SPLIT_SALTED;
+            snprintf(out->split_note, sizeof out->split_note,
+                     "%s: the standard hash split is degenerate (%d train / %d valid / %d test "
+                     "clips); using the salted speaker split instead (%d / %d / %d)",
+                     root, n_old[SC_TRAIN], n_old[SC_VALID], n_old[SC_TEST], n_new[SC_TRAIN],
+                     n_new[SC_VALID], n_new[SC_TEST]);
+        }
+    }
+    return CH_OK;
+}
+
+/* Keeps every clip's relative path and split in the dataset (for sc_write_split). */
+static ch_status keep_clip_split(const char *root, sc_dataset *out, const sc_clips *c,
+                                 ch_error *err)
+{
+    out->clip_rel = calloc((size_t)(c->n ? c->n : 1), sizeof *out->clip_rel);
+    out->clip_split = calloc((size_t)(c->n ? c->n : 1), sizeof *out->clip_split);
+    if (!out->clip_rel || !out->clip_split)
+        return ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", root);
+    size_t rl = strlen(root) + 1;
+    for (int i = 0; i < c->n; i++) {
+        if (!(out->clip_rel[i] = strdup(c->v[i].path + rl)))
+            return ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", root);
+        out->clip_split[i] = c->v[i].split;
+        out->n_clips++;
+    }
+    return CH_OK;
+}
+
+ch_status sc_write_split(const sc_dataset *d, const char *dir, ch_error *err)
+{
+    static const char *const names[SC_N_SPLITS] = {"training_list.txt", "validation_list.txt",
+                                                   "testing_list.txt"};
+    CH_TRY(dir_create(dir, err));
+    for (int s = 0; s < SC_N_SPLITS; s++) {
+        char path[4096 + 32];
+        snprintf(path, sizeof path, "%s/%s", dir, names[s]);
+        atomic_file a;
+        CH_TRY(atomic_open(&a, path, err));
+        ch_status st = CH_OK;
+        for (int i = 0; i < d->n_clips && st == CH_OK; i++) {
+            if (d->clip_split[i] != s)
+                continue;
+            st = atomic_write(&a, d->clip_rel[i], strlen(d->clip_rel[i]), err);
+            if (st == CH_OK)
+                st = atomic_write(&a, "\n", 1, err);
+        }
+        if (st != CH_OK) {
+            atomic_abort(&a);
+            return st;
+        }
+        CH_TRY(atomic_commit(&a, err));
+    }
+    return CH_OK;
+}
+
 static ch_status sc_load_(const char *root, const sc_options *o, sc_dataset *out, sc_clips *c,
                           ch_error *err)
 {
@@ -523,28 +740,7 @@ static ch_status sc_load_(const char *root, const sc_options *o, sc_dataset *out
         if (strcmp(c->v[i - 1].key, c->v[i].key) == 0)
             return ch_fail(err, CH_ERR_FORMAT, "%s: two files with the same name stem",
                            c->v[i].path);
-    char vlist[4096], tlist[4096];
-    snprintf(vlist, sizeof vlist, "%s/validation_list.txt", root);
-    snprintf(tlist, sizeof tlist, "%s/testing_list.txt", root);
-    int has_v = path_exists(vlist), has_t = path_exists(tlist);
-    out->from_lists = has_v || has_t;
-    if (out->from_lists) {
-        for (int i = 0; i < c->n; i++)
-            c->v[i].split = SC_TRAIN;
-        if (has_v)
-            CH_TRY(apply_list(vlist, c, SC_VALID, err));
-        if (has_t)
-            CH_TRY(apply_list(tlist, c, SC_TEST, err));
-    } else {
-        for (int i = 0; i < c->n; i++) {
-            sc_clip *k = &c->v[i];
-            const char *stem = k->speaker[0] ? k->speaker : strrchr(k->path, '/') + 1;
-            double p = sc_hash_percentage(stem);
-            k->split = p < o->validation_percentage ? SC_VALID
-                       : p < o->validation_percentage + o->testing_percentage ? SC_TEST
-                                                                               : SC_TRAIN;
-        }
-    }
+    CH_TRY(assign_splits(root, o, out, c, err));
     /* Items in path order (the clip array is in key order, which can differ by extension). */
     for (int a = 1; a < c->n; a++) {
         sc_clip t = c->v[a];
@@ -555,6 +751,7 @@ static ch_status sc_load_(const char *root, const sc_options *o, sc_dataset *out
         }
         c->v[b + 1] = t;
     }
+    CH_TRY(keep_clip_split(root, out, c, err));
     if (o->task == SC_TASK_ALL)
         return build_task_all(c, out, err);
     return build_task12(o, c, has_silence_dir, out, err);

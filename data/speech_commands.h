@@ -14,6 +14,19 @@
  * without a word prefix), so for the original layout it equals TF's and every speaker's clips
  * land in one split (speaker-disjoint); a file without `_nohash_` hashes its whole basename.
  *
+ * Split modes (sc_options.split; lists always win: --valid-list/--test-list, else the folder's
+ * validation_list.txt/testing_list.txt unless the mode is `salted`):
+ *   standard  TF's which_set hash above.
+ *   salted    speaker-disjoint and uniform over speakers: speakers are ranked by SHA-1 of
+ *             (salt + speaker id) and the first round(n * valid%) go to validation, the next
+ *             round(n * test%) to test, the rest to training, so small folders get the asked
+ *             shares exactly. Clips without a speaker (`_silence_/<n>`, names without
+ *             `_nohash_`) are their own unit: which_set percentage of (salt + basename).
+ *   auto      standard, unless its training part holds less than half its expected share of
+ *             clips ((100 - valid% - test%) / 2 %), as happens on a folder that is itself a
+ *             hash-selected subset (our copy of the v2 test set: ~93 % lands in "test");
+ *             then salted. sc_dataset.split_note says what happened.
+ *
  * Tasks: SC_TASK_12 = _silence_, _unknown_, yes no up down left right on off stop go (TF's
  * label order); other words map to _unknown_ (keeping unknown_percentage % of the split's
  * known-word count from ordinary word folders, all of a `_unknown_/` folder); _silence_ items
@@ -40,7 +53,14 @@ typedef struct {
     double testing_percentage;
     double silence_percentage; /* generated _silence_ items per split, % of the split's size */
     double unknown_percentage; /* unknown items kept per split, % of its known-word items */
+    int split;                 /* sc_split_mode (OPT_CHOICE "auto|standard|salted") */
+    char split_salt[64];       /* salted split ("" = "chorus"); a salt with auto means salted */
+    char valid_list[4096];     /* explicit list files (paths "word/file.ext" inside); a */
+    char test_list[4096];      /* relative FILE missing from cwd is looked up under root */
 } sc_options;
+
+typedef enum { SC_SPLIT_AUTO = 0, SC_SPLIT_STANDARD = 1, SC_SPLIT_SALTED = 2 } sc_split_mode;
+#define SC_DEFAULT_SALT "chorus"
 
 sc_options sc_options_default(void); /* task 12, 10 / 10 / 10 / 10 (TF defaults) */
 extern const opt_desc sc_opts[];     /* --task --validation-percentage ... */
@@ -62,7 +82,14 @@ typedef struct {
     int n_items[SC_N_SPLITS];
     char **noise_files;  /* _background_noise_ files, sorted */
     int n_noise;
-    bool from_lists;     /* split came from validation_list.txt / testing_list.txt */
+    bool from_lists;     /* split came from list files */
+    int split_used;      /* SC_SPLIT_STANDARD or SC_SPLIT_SALTED when !from_lists */
+    char split_note[256]; /* one line when auto switched to the salted split, else "" */
+    /* The split of every clip found (all of them, before unknown-word subsampling; generated
+     * noise-crop silence excluded): paths relative to root ("word/file.ext"), sorted. */
+    char **clip_rel;
+    int *clip_split;
+    int n_clips;
 } sc_dataset;
 
 /* Scans root. Errors ("<path>: <problem>" / "<list>:<line>: <problem>"): root missing or not a
@@ -70,6 +97,11 @@ typedef struct {
  * not there, task 12 with none of the ten command words (FORMAT). Free with sc_free. */
 ch_status sc_load(const char *root, const sc_options *o, sc_dataset *out, ch_error *err);
 void sc_free(sc_dataset *d);
+
+/* Writes <dir>/training_list.txt, validation_list.txt and testing_list.txt (created with its
+ * parents) from d->clip_rel: the split actually used, in the list-file format sc_load reads, so
+ * another run (or the PyTorch reference) can reproduce it with --valid-list/--test-list. */
+ch_status sc_write_split(const sc_dataset *d, const char *dir, ch_error *err);
 
 /* TF's which_set percentage for a name stem (the part hashed): 0 <= p < 100 (or == 100 for
  * one hash value). */

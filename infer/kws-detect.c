@@ -13,13 +13,20 @@
  * frames slide by --hop; posteriors are smoothed over --smooth windows and a keyword fires when
  * its smoothed posterior reaches its threshold, outside the --refractory period of the previous
  * detection and only after it dropped below the threshold since its last detection
- * (infer/kws_stream.h). Windows are batched through the model, so this runs far above real time.
+ * (infer/kws_stream.h). With a densenet-bilstm the CNN runs once over the whole stream (in
+ * chunks, halo carried) and only the BiLSTM head runs per window, batched (kws_fast_*);
+ * --exact-windows runs every window through the whole model instead, as clip mode does (the
+ * two differ near window edges and, with CMN, by the CMN window: infer/kws_stream.h).
+ * A model trained with per-clip CMN gets --exact-windows unless --fast-windows is given.
+ * --posteriors writes every window's posteriors, to compare the two.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <omp.h>
 
@@ -30,6 +37,7 @@
 #include "data/speech_commands.h"
 #include "frontend/audio.h"
 #include "infer/kws_stream.h"
+#include "models/kws_densenet.h"
 
 #define PROG "kws-detect"
 
@@ -49,6 +57,10 @@ typedef struct {
     char det_svg[4096];
     float target_fa;
     int batch;
+    bool exact_windows;
+    bool fast_windows;
+    char posteriors[4096];
+    FILE *post_fp; /* posteriors opened (not an option) */
 } detect_options;
 
 static const opt_desc detect_opts[] = {
@@ -76,6 +88,15 @@ static const opt_desc detect_opts[] = {
     OPT_FLOAT(detect_options, target_fa, "target-fa-per-hour", 0, 1e6,
               "--eval-stream: report the lowest threshold with at most this many FA/hour"),
     OPT_INT(detect_options, batch, "batch", 1, 4096, "Windows per model call"),
+    OPT_BOOL(detect_options, exact_windows, "exact-windows",
+             "Streaming: run every window through the whole model (as clips), not the CNN "
+             "once over the stream (slower; see infer/kws_stream.h for the difference)"),
+    OPT_BOOL(detect_options, fast_windows, "fast-windows",
+             "Streaming: take the fast path also for a model trained with per-clip CMN (by "
+             "default such models get --exact-windows: the stream-level CMN window shifts "
+             "their posteriors too much)"),
+    OPT_STRING(detect_options, posteriors, "posteriors",
+               "Streaming: write 'file start_s p_1 .. p_K' (label order) per window here"),
 };
 
 /* ---- streaming over one recording ---- */
@@ -96,6 +117,7 @@ typedef struct {
     double *win_start;   /* (batch) */
     int nb;
     float *probs;        /* (batch, K) */
+    kws_fast *fast;      /* fast path (CNN once over the stream); NULL: --exact-windows */
     /* output */
     kws_detector *det;
     const char *name;
@@ -121,33 +143,58 @@ static ch_status grow(void **p, long *cap, long need, size_t elem, ch_error *err
     return CH_OK;
 }
 
+/* The posteriors p of the window starting at start_s (windows in order): trace, detector. */
+static ch_status on_posteriors(streamer *s, const float *p, double start_s, ch_error *err)
+{
+    kws_model *km = s->km;
+    int K = km->n_labels;
+    if (s->o->post_fp) {
+        fprintf(s->o->post_fp, "%s %.2f", s->name, start_s);
+        for (int k = 0; k < K; k++)
+            fprintf(s->o->post_fp, " %.6f", p[k]);
+        fputc('\n', s->o->post_fp);
+    }
+    if (s->trace) {
+        CH_TRY(grow((void **)&s->trace, &s->trace_cap, (s->trace_n + 1) * K, sizeof(float),
+                    err));
+        memcpy(s->trace + s->trace_n * K, p, sizeof(float) * (size_t)K);
+        s->trace_n++;
+    }
+    kws_event ev;
+    if (s->det && kws_detector_push(s->det, p, start_s, NULL, &ev)) {
+        s->n_events++;
+        if (s->out) {
+            fprintf(s->out, "%s %.2f %.2f %s %.3f\n", s->name, ev.start_s, ev.end_s,
+                    km->labels[ev.label], ev.score);
+            fflush(s->out);
+        }
+    }
+    return CH_OK;
+}
+
+/* kws_window_fn of the fast path: window w starts at frame w * hop_f. */
+static ch_status on_window(void *arg, long w, const float *p, ch_error *err)
+{
+    streamer *s = arg;
+    return on_posteriors(s, p, (double)w * s->hop_f * s->S / KWS_RATE_HZ, err);
+}
+
 static ch_status run_batch(streamer *s, ch_error *err)
 {
     if (s->nb == 0)
         return CH_OK;
     kws_model *km = s->km;
-    int K = km->n_labels;
     CH_TRY(kws_model_posteriors(km, s->xb, s->nb, s->probs, err));
-    for (int i = 0; i < s->nb; i++) {
-        const float *p = s->probs + (size_t)i * K;
-        if (s->trace) {
-            CH_TRY(grow((void **)&s->trace, &s->trace_cap, (s->trace_n + 1) * K, sizeof(float),
-                        err));
-            memcpy(s->trace + s->trace_n * K, p, sizeof(float) * (size_t)K);
-            s->trace_n++;
-        }
-        kws_event ev;
-        if (s->det && kws_detector_push(s->det, p, s->win_start[i], NULL, &ev)) {
-            s->n_events++;
-            if (s->out) {
-                fprintf(s->out, "%s %.2f %.2f %s %.3f\n", s->name, ev.start_s, ev.end_s,
-                        km->labels[ev.label], ev.score);
-                fflush(s->out);
-            }
-        }
-    }
+    for (int i = 0; i < s->nb; i++)
+        CH_TRY(on_posteriors(s, s->probs + (size_t)i * km->n_labels, s->win_start[i], err));
     s->nb = 0;
     return CH_OK;
+}
+
+/* End of the stream: the windows still pending. */
+static ch_status stream_finish(streamer *s, ch_error *err)
+{
+    return s->fast ? kws_fast_finish(s->fast, on_window, s, err) : run_batch(s, err);
 }
 
 /* Feeds n samples; computes the new frames and runs every complete window. */
@@ -171,7 +218,15 @@ static ch_status stream_feed(streamer *s, const float *x, long n, ch_error *err)
         memmove(s->samp, s->samp + drop, sizeof(float) * (size_t)(s->samp_n - drop));
         s->samp_n -= drop;
         s->samp_base += drop;
+        if (s->fast) {
+            /* the fast path keeps what it needs itself */
+            CH_TRY(kws_fast_push(s->fast, s->frames, s->fr_n, on_window, s, err));
+            s->fr_base += s->fr_n;
+            s->fr_n = 0;
+        }
     }
+    if (s->fast)
+        return CH_OK;
     /* windows: window w covers frames [w * hop_f, w * hop_f + T) */
     for (;;) {
         long f0 = s->next_win * s->hop_f;
@@ -207,6 +262,7 @@ static void streamer_free(streamer *s)
     free(s->win_start);
     free(s->probs);
     free(s->trace);
+    kws_fast_free(s->fast);
     kws_detector_free(s->det);
 }
 
@@ -258,6 +314,15 @@ static ch_status streamer_init(streamer *s, kws_model *km, const detect_options 
         return ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", PROG);
     if (trace)
         CH_TRY(grow((void **)&s->trace, &s->trace_cap, 1024, sizeof(float), err));
+    /* The fast path is exact up to window edges, except for CMN: a per-window mean cannot be
+     * shared across windows, and the stream-level mean it uses instead moved the top class of
+     * ~20% of windows in measurements (infer/kws_stream.h), so CMN models default to exact. */
+    bool fast = !o->exact_windows && kws_densenet_is(km->model) && (!km->fe.cmn || o->fast_windows);
+    if (fast) {
+        /* CNN calls of >= 400 frames (halo overhead 2R/400), or batch * hop on live input */
+        int chunk = o->batch * s->hop_f < 400 ? o->batch * s->hop_f : 400;
+        CH_TRY(kws_fast_create(&s->fast, km, s->hop_f, o->batch, chunk, err));
+    }
     if (out) {
         kws_detector_options d = {km->n_labels, o->smooth, thr, o->refractory_s,
                                   (double)km->fe.clip_samples / KWS_RATE_HZ};
@@ -303,7 +368,7 @@ static ch_status stream_stdin(streamer *s, ch_error *err)
         return ch_fail(err, CH_ERR_FORMAT, "-: odd number of bytes on stdin (a torn 16-bit sample)");
     if (total == 0)
         return ch_fail(err, CH_ERR_FORMAT, "-: no audio on stdin");
-    return run_batch(s, err);
+    return stream_finish(s, err);
 }
 
 /* ---- clip mode ---- */
@@ -395,7 +460,7 @@ static ch_status detect_file(kws_model *km, const detect_options *o, const float
         for (long i = 0; st == CH_OK && i < a.n; i += 16000)
             st = stream_feed(&s, a.samples + i, a.n - i < 16000 ? a.n - i : 16000, err);
         if (st == CH_OK)
-            st = run_batch(&s, err);
+            st = stream_finish(&s, err);
         ds->streams++;
         ds->detections += s.n_events;
         streamer_free(&s);
@@ -754,7 +819,7 @@ static ch_status eval_stream(kws_model *km, const detect_options *o, const float
         for (long i = 0; st == CH_OK && i < a.n; i += 16000)
             st = stream_feed(&s, a.samples + i, a.n - i < 16000 ? a.n - i : 16000, err);
         if (st == CH_OK)
-            st = run_batch(&s, err);
+            st = stream_finish(&s, err);
         recs[w].trace = s.trace;
         recs[w].n_win = s.trace_n;
         recs[w].hop_s = (double)s.hop_f * s.S / KWS_RATE_HZ;
@@ -836,11 +901,19 @@ static ch_status eval_stream(kws_model *km, const detect_options *o, const float
     return st;
 }
 
+/* Process CPU time (s), all threads: the fair measure on a loaded machine. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 int main(int argc, char **argv)
 {
     ch_error err;
     cli_common com = cli_common_default();
-    detect_options o = {1, 0.1f, 3, 0.8f, "", 1.0f, "", 0, 10, 10, "", "", "", 1.0f, 64};
+    detect_options o = {1, 0.1f, 3, 0.8f, "", 1.0f, "", 0, 10, 10, "", "", "", 1.0f, 64, false, false, "", NULL};
     opt_group groups[] = {
         {"Detection", detect_opts, OPT_COUNT(detect_opts), &o},
         CLI_COMMON_GROUP(&com),
@@ -895,9 +968,11 @@ int main(int argc, char **argv)
         st = ch_fail(&err, CH_ERR_NOMEM, "%s: out of memory", PROG);
     if (st == CH_OK)
         st = parse_thresholds(&o, &km, thr, &err);
+    if (st == CH_OK && o.posteriors[0] && !(o.post_fp = fopen(o.posteriors, "w")))
+        st = ch_fail(&err, CH_ERR_IO, "%s: cannot write: %s", o.posteriors, strerror(errno));
     int failed = 0;
     if (st == CH_OK) {
-        double t0 = timer_now();
+        double t0 = timer_now(), c0 = cpu_now();
         if (o.eval[0]) {
             st = eval_folder(&km, &o, threads, com.json, &err);
         } else if (o.eval_stream[0]) {
@@ -919,13 +994,13 @@ int main(int argc, char **argv)
                     err = e;
                 }
             }
-            double wall = timer_now() - t0;
+            double wall = timer_now() - t0, cpu = cpu_now() - c0;
             if (com.json && st == CH_OK)
                 printf("{\"files\":%d,\"failed\":%d,\"clips\":%ld,\"streams\":%ld,"
                        "\"detections\":%ld,\"audio_s\":%.3f,\"wall_s\":%.3f,"
-                       "\"realtime_factor\":%.2f}\n",
+                       "\"realtime_factor\":%.2f,\"cpu_s\":%.3f,\"realtime_factor_cpu\":%.2f}\n",
                        n_pos - 1, failed, ds.clips, ds.streams, ds.detections, ds.audio_s, wall,
-                       wall > 0 ? ds.audio_s / wall : 0);
+                       wall > 0 ? ds.audio_s / wall : 0, cpu, cpu > 0 ? ds.audio_s / cpu : 0);
             if (st == CH_OK && failed) {
                 if (n_pos > 2) /* with one file its error line says it all */
                     log_msg(cli_verbosity(&com), 1, "done %d of %d files\n",
@@ -935,6 +1010,8 @@ int main(int argc, char **argv)
         }
         log_msg(cli_verbosity(&com), 2, "%.2f s\n", timer_now() - t0);
     }
+    if (o.post_fp && fclose(o.post_fp) != 0 && st == CH_OK)
+        st = ch_fail(&err, CH_ERR_IO, "%s: write failed", o.posteriors);
     free(thr);
     kws_model_free(&km);
     free(pos);

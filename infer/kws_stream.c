@@ -9,6 +9,7 @@
 
 #include "frontend/audio.h"
 #include "models/checkpoint.h"
+#include "models/kws_densenet.h"
 
 typedef struct {
     bool cmn;
@@ -252,6 +253,8 @@ ch_status kws_model_load(kws_model *km, const char *path, int threads, ch_error 
     return st;
 }
 
+static void softmax_rows(float *probs, int N, int K);
+
 ch_status kws_model_posteriors(kws_model *km, float *x, int N, float *probs, ch_error *err)
 {
     int T = km->T, F = km->F, K = km->n_labels;
@@ -270,6 +273,13 @@ ch_status kws_model_posteriors(kws_model *km, float *x, int N, float *probs, ch_
     }
     nn_input in = {N, T, F, x, km->lengths};
     km->model->ops->forward(km->model, &km->ctx, &in, 0, NULL, probs);
+    softmax_rows(probs, N, K);
+    return CH_OK;
+}
+
+/* Logits -> posteriors, row by row. */
+static void softmax_rows(float *probs, int N, int K)
+{
     for (int n = 0; n < N; n++) {
         float *p = probs + (size_t)n * K;
         float mx = p[0];
@@ -283,7 +293,6 @@ ch_status kws_model_posteriors(kws_model *km, float *x, int N, float *probs, ch_
         for (int k = 0; k < K; k++)
             p[k] = (float)(p[k] / s);
     }
-    return CH_OK;
 }
 
 /* ---- detector ---- */
@@ -390,4 +399,252 @@ int kws_detector_push(kws_detector *d, const float *probs, double start_s, float
     ev->label = best;
     ev->score = best_s;
     return 1;
+}
+
+/* ---- fast streaming (kws_stream.h) ---- */
+
+struct kws_fast {
+    kws_model *km;
+    int T, F, D, G, K, R, hop, batch, chunk, maxc;
+    int half;       /* T / 2: the centred CMN window starts half frames before its frame */
+    bool cmn;
+    /* raw frames from x_base: X (x_n, F); Pc (x_n + 1, F): Pc[i] = sum of the frames before
+     * x_base + i (since some earlier frame: only differences are used) */
+    float *X;
+    double *Pc;
+    long x_base, x_n, x_cap;
+    long total;     /* frames pushed */
+    long cnn_done;  /* CNN output of frames [0, cnn_done) computed */
+    float *S;       /* BiLSTM input gates (s_n, G) of the CNN output of frames from s_base */
+    long s_base, s_n, s_cap;
+    float *in, *out;     /* (maxc + 2R, F), (maxc + 2R, D) one CNN call */
+    float *probs;        /* (batch, K) */
+    int nb;
+    long next_win, hb_first;
+};
+
+static ch_status fast_grow(void **p, long *cap, long need, size_t elem, ch_error *err)
+{
+    if (need <= *cap)
+        return CH_OK;
+    long nc = *cap ? *cap : 1024;
+    while (nc < need)
+        nc *= 2;
+    void *n = realloc(*p, (size_t)nc * elem);
+    if (!n)
+        return ch_fail(err, CH_ERR_NOMEM, "kws stream: out of memory");
+    *p = n;
+    *cap = nc;
+    return CH_OK;
+}
+
+void kws_fast_free(kws_fast *f)
+{
+    if (!f)
+        return;
+    free(f->X);
+    free(f->Pc);
+    free(f->S);
+    free(f->in);
+    free(f->out);
+    free(f->probs);
+    free(f);
+}
+
+ch_status kws_fast_create(kws_fast **out, kws_model *km, int hop, int batch, int chunk,
+                          ch_error *err)
+{
+    *out = NULL;
+    if (!kws_densenet_is(km->model))
+        return ch_fail(err, CH_ERR_USAGE, "kws stream: the fast path needs a densenet-bilstm "
+                       "model, this one is '%s' (use --exact-windows)", km->model->kind);
+    if (hop < 1 || batch < 1 || chunk < 1)
+        return ch_fail(err, CH_ERR_USAGE, "kws stream: bad hop %d / batch %d / chunk %d", hop,
+                       batch, chunk);
+    kws_fast *f = calloc(1, sizeof *f);
+    if (!f)
+        return ch_fail(err, CH_ERR_NOMEM, "kws stream: out of memory");
+    f->km = km;
+    f->T = km->T;
+    f->F = km->F;
+    f->D = kws_densenet_seq_dim(km->model);
+    f->G = kws_densenet_gates_dim(km->model);
+    f->K = km->n_labels;
+    f->R = kws_densenet_halo(km->model);
+    f->hop = hop;
+    f->batch = batch;
+    f->chunk = chunk;
+    /* bounded: the CNN's activations for maxc frames live in the model's arena */
+    if (chunk > 4096)
+        chunk = 4096;
+    f->chunk = chunk;
+    f->maxc = chunk > batch * hop ? chunk : batch * hop;
+    f->half = f->T / 2;
+    f->cmn = km->fe.cmn;
+    size_t tc = (size_t)f->maxc + 2 * (size_t)f->R;
+    f->in = malloc(sizeof(float) * tc * f->F);
+    f->out = malloc(sizeof(float) * tc * f->D);
+    f->probs = malloc(sizeof(float) * (size_t)batch * f->K);
+    ch_status st = CH_OK;
+    if (!f->in || !f->out || !f->probs)
+        st = ch_fail(err, CH_ERR_NOMEM, "kws stream: out of memory");
+    f->x_cap = 1024;
+    f->X = malloc(sizeof(float) * (size_t)f->x_cap * f->F);
+    f->Pc = calloc((size_t)(f->x_cap + 1) * f->F, sizeof(double));
+    if (st == CH_OK && (!f->X || !f->Pc))
+        st = ch_fail(err, CH_ERR_NOMEM, "kws stream: out of memory");
+    if (st == CH_OK) {
+        st = kws_densenet_stream_reserve(km->model, &km->ctx, batch, f->T, (int)tc, err);
+    }
+    if (st != CH_OK) {
+        kws_fast_free(f);
+        return st;
+    }
+    *out = f;
+    return CH_OK;
+}
+
+/* Normalised frame t into dst: minus the mean of the T frames from t - half, shifted to
+ * start >= 0 and, at the end of the stream (final), to end <= total. */
+static void fast_frame(const kws_fast *f, long t, bool final, float *dst)
+{
+    const float *x = f->X + (t - f->x_base) * f->F;
+    if (!f->cmn) {
+        memcpy(dst, x, sizeof(float) * (size_t)f->F);
+        return;
+    }
+    long c = t - f->half;
+    if (final && c > f->total - f->T)
+        c = f->total - f->T;
+    if (c < 0)
+        c = 0;
+    const double *p0 = f->Pc + (c - f->x_base) * f->F, *p1 = p0 + (size_t)f->T * f->F;
+    for (int i = 0; i < f->F; i++)
+        dst[i] = (float)(x[i] - (p1[i] - p0[i]) / f->T);
+}
+
+/* CNN output of frames [a, b) appended to S: input frames [a - R, b + R) clipped to the
+ * stream (zero padding beyond, as in a whole-stream pass). */
+static ch_status fast_cnn(kws_fast *f, long a, long b, bool final, ch_error *err)
+{
+    long lo = a - f->R < 0 ? 0 : a - f->R, hi = b + f->R;
+    if (final && hi > f->total)
+        hi = f->total;
+    int Tc = (int)(hi - lo);
+    for (long t = lo; t < hi; t++)
+        fast_frame(f, t, final, f->in + (t - lo) * f->F);
+    kws_densenet_cnn_forward(f->km->model, &f->km->ctx, f->in, Tc, f->out);
+    CH_TRY(fast_grow((void **)&f->S, &f->s_cap, (f->s_n + (b - a)) * f->G, sizeof(float), err));
+    /* the BiLSTM's input term is per frame: computed once here, not once per window */
+    kws_densenet_input_gates(f->km->model, f->out + (a - lo) * f->D, (int)(b - a),
+                             f->S + f->s_n * f->G);
+    f->s_n += b - a;
+    return CH_OK;
+}
+
+static ch_status fast_head(kws_fast *f, kws_window_fn fn, void *arg, ch_error *err)
+{
+    if (f->nb == 0)
+        return CH_OK;
+    kws_densenet_head_gates_forward(f->km->model, &f->km->ctx,
+                                    f->S + (f->hb_first * f->hop - f->s_base) * f->G, f->hop,
+                                    f->nb, f->T, f->probs);
+    softmax_rows(f->probs, f->nb, f->K);
+    int nb = f->nb;
+    f->nb = 0;
+    for (int i = 0; i < nb; i++)
+        CH_TRY(fn(arg, f->hb_first + i, f->probs + (size_t)i * f->K, err));
+    return CH_OK;
+}
+
+/* Every window whose CNN frames are all computed goes into the head batch. */
+static ch_status fast_windows(kws_fast *f, kws_window_fn fn, void *arg, ch_error *err)
+{
+    for (;;) {
+        long f0 = f->next_win * f->hop;
+        if (f0 + f->T > f->cnn_done)
+            break;
+        if (f->nb == 0)
+            f->hb_first = f->next_win;
+        f->nb++;
+        f->next_win++;
+        if (f->nb == f->batch)
+            CH_TRY(fast_head(f, fn, arg, err));
+    }
+    /* frames before the first window not yet run are never read again */
+    long drop = (f->nb ? f->hb_first : f->next_win) * f->hop - f->s_base;
+    if (drop > f->s_n)
+        drop = f->s_n;
+    if (drop > 4096) {
+        memmove(f->S, f->S + drop * f->G, sizeof(float) * (size_t)(f->s_n - drop) * f->G);
+        f->s_n -= drop;
+        f->s_base += drop;
+    }
+    return CH_OK;
+}
+
+ch_status kws_fast_push(kws_fast *f, const float *frames, long n, kws_window_fn fn, void *arg,
+                        ch_error *err)
+{
+    const int F = f->F;
+    if (f->x_n + n > f->x_cap) {
+        long nc = f->x_cap;
+        while (nc < f->x_n + n)
+            nc *= 2;
+        float *X = realloc(f->X, sizeof(float) * (size_t)nc * F);
+        if (!X)
+            return ch_fail(err, CH_ERR_NOMEM, "kws stream: out of memory");
+        f->X = X;
+        double *P = realloc(f->Pc, sizeof(double) * (size_t)(nc + 1) * F);
+        if (!P)
+            return ch_fail(err, CH_ERR_NOMEM, "kws stream: out of memory");
+        f->Pc = P;
+        f->x_cap = nc;
+    }
+    for (long i = 0; i < n; i++) {
+        float *dst = f->X + (f->x_n + i) * F;
+        const double *p = f->Pc + (f->x_n + i) * F;
+        double *q = f->Pc + (f->x_n + i + 1) * F;
+        for (int j = 0; j < F; j++) {
+            dst[j] = frames[i * F + j];
+            q[j] = p[j] + dst[j];
+        }
+    }
+    f->x_n += n;
+    f->total += n;
+    /* frames t < lim have every input frame (and its CMN window) they need */
+    long lim = f->total - f->R - (f->cmn ? f->T - f->half : 1) + 1;
+    if (f->total < f->T)
+        lim = 0;
+    while (lim - f->cnn_done >= f->chunk) {
+        long b = lim - f->cnn_done > f->maxc ? f->cnn_done + f->maxc : lim;
+        CH_TRY(fast_cnn(f, f->cnn_done, b, false, err));
+        f->cnn_done = b;
+        CH_TRY(fast_windows(f, fn, arg, err));
+    }
+    /* raw frames the next CNN call (and its CMN windows) cannot need */
+    long keep = f->cnn_done - f->R - f->half;
+    if (keep > f->total - f->T)
+        keep = f->total - f->T;
+    long drop = keep - 1 - f->x_base;
+    if (drop > 4096) {
+        memmove(f->X, f->X + drop * F, sizeof(float) * (size_t)(f->x_n - drop) * F);
+        memmove(f->Pc, f->Pc + drop * F, sizeof(double) * (size_t)(f->x_n - drop + 1) * F);
+        f->x_n -= drop;
+        f->x_base += drop;
+    }
+    return CH_OK;
+}
+
+ch_status kws_fast_finish(kws_fast *f, kws_window_fn fn, void *arg, ch_error *err)
+{
+    if (f->total >= f->T) {
+        while (f->cnn_done < f->total) {
+            long b = f->total - f->cnn_done > f->maxc ? f->cnn_done + f->maxc : f->total;
+            CH_TRY(fast_cnn(f, f->cnn_done, b, true, err));
+            f->cnn_done = b;
+            CH_TRY(fast_windows(f, fn, arg, err));
+        }
+    }
+    return fast_head(f, fn, arg, err);
 }

@@ -107,4 +107,43 @@ void kws_detector_reset(kws_detector *d);
 int kws_detector_push(kws_detector *d, const float *probs, double start_s, float *smoothed,
                       kws_event *ev);
 
+/* ---- fast streaming: the CNN once over the stream, the head per window ----
+ *
+ * Windows of T frames start every hop frames (window w covers stream frames [w * hop, w * hop
+ * + T); it exists when the stream has that many frames). Exact mode runs each window through
+ * the whole model (what clip mode computes). Fast mode (densenet-bilstm only) computes the CNN
+ * ONCE over the stream, in chunks whose receptive-field halo (kws_densenet_halo) is carried so
+ * that the result equals one whole-stream pass bit for bit whatever the chunking, then the
+ * BiLSTM's input term (W_ih x_t + b, per frame, 80% of the LSTM's FLOPs) once per frame too; per
+ * window only the recurrence, pooling and linear run, batched over windows. Posteriors do not
+ * depend on the chunking beyond float rounding (1e-6). It differs from exact mode in two ways,
+ * both measured in tests/test_kws_detect.sh:
+ *  - within R frames of a window's edges the CNN sees the neighbouring audio instead of the
+ *    zero padding a lone window has;
+ *  - CMN (when the frontend has it): frame t is normalised by the mean of the T frames centred
+ *    on it ([t - T/2, t - T/2 + T), shifted to stay inside the stream) instead of by its
+ *    window's mean: exact at a window's centre, off by at most half a window at its edges.
+ *    This costs T/2 frames (0.5 s) of extra latency on live input; the halo costs R frames.
+ * Frames are pushed as they are computed; posteriors of each window come out through the
+ * callback in window order, as soon as the frames they need (and a full batch, or finish) are
+ * there. */
+
+typedef ch_status (*kws_window_fn)(void *arg, long w, const float *probs, ch_error *err);
+
+typedef struct kws_fast kws_fast;
+
+/* km must hold a densenet-bilstm (CH_ERR_USAGE otherwise). batch: windows per head call;
+ * chunk (at most 4096 is used): the CNN runs once at least this many new frames can be
+ * computed (or at finish), at most max(chunk, batch * hop) frames per call. Owner: caller
+ * (kws_fast_free, NULL ok). */
+ch_status kws_fast_create(kws_fast **out, kws_model *km, int hop, int batch, int chunk,
+                          ch_error *err);
+void kws_fast_free(kws_fast *f);
+/* n frames (n, F) that follow the previous ones; runs the CNN and the windows now possible. */
+ch_status kws_fast_push(kws_fast *f, const float *frames, long n, kws_window_fn fn, void *arg,
+                        ch_error *err);
+/* End of stream: the rest of the CNN (zero padding past the last frame), every remaining
+ * window, the last partial batch. */
+ch_status kws_fast_finish(kws_fast *f, kws_window_fn fn, void *arg, ch_error *err);
+
 #endif

@@ -8,9 +8,11 @@
  * CPU, all deliberate:
  *   - dropout_forward_train_cuda draws one 64-bit seed from r per call and hashes (seed, index)
  *     on the device, so the mask is fixed by the seed but differs from the CPU's mask;
- *   - softmax_ce_forward_backward_cuda waits for the stream to return the loss;
+ *   - softmax_ce_forward_backward_cuda and aam_softmax_forward_backward_cuda wait for the
+ *     stream to return the loss (so neither can be inside a captured CUDA graph);
  *   - reductions run in a different (fixed) order than the CPU's, so results agree to rounding,
- *     and are deterministic run to run; pooling, ReLU, concat and dropout backward are exact.
+ *     and are deterministic run to run; pooling, ReLU, concat, dropout backward, time_mask and
+ *     add_relu_forward are exact.
  */
 #ifndef CHORUS_BACKEND_CUDA_H
 #define CHORUS_BACKEND_CUDA_H
@@ -99,6 +101,33 @@ void stats_pool_backward_cuda(float *din, const float *dout, const float *out, c
 /* softmax_ce.cu (labels: device ints) */
 double softmax_ce_forward_backward_cuda(float *dlogits, const float *logits, const int *labels,
                                         const softmax_ce_dims *d);
+
+/* lstm.cu: own kernels + cuBLAS (lengths: device ints; workspace: the CPU's layout and size) */
+size_t lstm_workspace_floats_cuda(const lstm_dims *d);
+void lstm_forward_cuda(float *y, float *hn, float *cn, float *gates, float *cells, const float *x,
+                       const int *lengths, const float *w, const lstm_dims *d, float *ws);
+void lstm_backward_cuda(float *dx, float *dw, float *dh0, float *dc0, const float *dy,
+                        const float *dhn, const float *dcn, const float *y, const float *gates,
+                        const float *cells, const float *x, const int *lengths, const float *w,
+                        const lstm_dims *d, float *ws);
+
+/* attention_pool.cu (lengths: device ints; the workspace entry is the CPU's size function) */
+void attention_pool_forward_cuda(float *out, float *saved, const float *h, const int *lengths,
+                                 const float *w, const attention_pool_dims *d, float *ws);
+void attention_pool_backward_cuda(float *dh, float *dw, const float *dout, const float *saved,
+                                  const float *h, const int *lengths, const float *w,
+                                  const attention_pool_dims *d, float *ws);
+
+/* aam_softmax.cu (labels: device ints; waits for the stream to return the loss, like
+ * softmax_ce_forward_backward_cuda; workspace: the CPU's layout and size) */
+size_t aam_softmax_workspace_floats_cuda(const aam_dims *d);
+double aam_softmax_forward_backward_cuda(float *logits, float *demb, float *dw, const float *emb,
+                                         const float *w, const int *labels, const aam_dims *d,
+                                         float *ws);
+
+/* time_mask.cu (lengths: device ints or NULL) and resblock.cu (the residual add + ReLU) */
+void time_mask_cuda(float *x, const int *lengths, int N, int R, int T);
+void add_relu_forward_cuda(float *out, const float *a, const float *b, size_t n);
 
 /* optim.cu: optim.h's semantics on device arrays. The state's moment buffers are device memory:
  * create them with optim_state_init_cuda and release with optim_state_free_cuda (never with

@@ -14,6 +14,8 @@
 #include "models/conv3x3_direct.h"
 #include "models/lstm.h"
 
+#include <cblas.h>
+
 #define BN_EPS 1e-5f
 #define BN_MOMENTUM 0.1f
 #define MAXB KWS_DENSENET_MAX_BLOCKS
@@ -92,7 +94,8 @@ typedef struct {
     size_t lstm_w, att_w, out_w, out_b;
     arena ar;
     int cap_N, cap_T, cap_threads;
-    int *lens;                 /* (cap_N) lengths of the last forward */
+    int *lens;                 /* (cap_lens >= cap_N) lengths of the last forward */
+    int cap_lens;
     int N, T, have_train;      /* the last forward */
     int dropped;               /* it applied dropout */
     kd_step s;
@@ -197,6 +200,30 @@ static void carve(kd_impl *k, const nn_backend *be, arena *a, int N, int T)
     s->ws_floats = ws;
 }
 
+/* Carves only what the eval-mode head (kd_head) of (N, T) reads and writes (streaming). */
+static void carve_head(kd_impl *k, const nn_backend *be, arena *a, int N, int T)
+{
+    kd_step *s = &k->s;
+    const size_t NT = (size_t)N * T;
+    lstm_dims ld = lstm_d(k, N, T);
+    size_t ws = be->lstm_workspace_floats(&ld);
+    s->y = arena_alloc(a, NT * 2 * k->H);
+    s->gates = arena_alloc(a, lstm_gates_floats(&ld));
+    s->cells = arena_alloc(a, lstm_cells_floats(&ld));
+    s->att = s->hT = NULL;
+    if (k->o.pooling == 0) {
+        attention_pool_dims ad = att_d(k, N, T);
+        s->att = arena_alloc(a, attention_pool_saved_floats(&ad));
+        ws = max_sz(ws, be->attention_pool_workspace_floats(&ad));
+    } else {
+        s->hT = arena_alloc(a, NT * 2 * k->H);
+    }
+    s->pooled = arena_alloc(a, (size_t)N * 2 * k->H);
+    s->drop = s->mask = NULL;
+    s->ws = arena_alloc(a, ws);
+    s->ws_floats = ws;
+}
+
 static ch_status kd_reserve(nn_model *m, nn_ctx *ctx, int N, int T, ch_error *err)
 {
     kd_impl *k = m->impl;
@@ -209,18 +236,22 @@ static ch_status kd_reserve(nn_model *m, nn_ctx *ctx, int N, int T, ch_error *er
     int nth = th > k->cap_threads ? th : k->cap_threads;
     arena plan = arena_planner();
     carve(k, ctx->be, &plan, nN, nT);
+    /* never shrinks: what kws_densenet_stream_reserve made room for stays */
+    size_t need = max_sz(plan.peak > plan.used ? plan.peak : plan.used, k->ar.cap);
+    int nlens = nN > k->cap_lens ? nN : k->cap_lens;
     arena_destroy(&k->ar);
     free(k->lens);
     k->lens = NULL;
-    k->cap_N = k->cap_T = k->cap_threads = 0;
+    k->cap_N = k->cap_T = k->cap_threads = k->cap_lens = 0;
     k->have_train = 0;
-    CH_TRY(arena_create(&k->ar, plan.peak > plan.used ? plan.peak : plan.used, err));
+    CH_TRY(arena_create(&k->ar, need, err));
     /* zeroed once: every float of it is then always initialised (relu_prefix spans gaps), and
      * the pages are touched now rather than in the first step */
     memset(k->ar.base, 0, k->ar.cap);
-    k->lens = malloc(sizeof(int) * (size_t)nN);
+    k->lens = malloc(sizeof(int) * (size_t)nlens);
     if (!k->lens)
         return ch_fail(err, CH_ERR_NOMEM, "densenet-bilstm: out of memory for lengths");
+    k->cap_lens = nlens;
     k->cap_N = nN;
     k->cap_T = nT;
     k->cap_threads = nth;
@@ -276,30 +307,13 @@ static void trans_input(nn_model *m, const nn_backend *be, int b, int N, int T, 
     be->avgpool2d_forward(k->s.P, k->s.R, &pd);
 }
 
-static void kd_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, rng *r,
-                       float *out)
+/* The CNN (stem, dense blocks, transitions) of the (N, T) step carved last, from s->x into
+ * s->seq (N, T, seq_dim). */
+static void kd_cnn(nn_model *m, const nn_backend *be, int N, int T, int train)
 {
     kd_impl *k = m->impl;
-    const nn_backend *be = ctx->be;
-    const int N = in->N, T = in->T, F0 = k->F0;
-    /* workspaces were sized for cap_threads; more threads would overrun them */
-    if (omp_get_max_threads() > k->cap_threads)
-        omp_set_num_threads(k->cap_threads);
-    arena_reset(&k->ar);
-    carve(k, ctx->be, &k->ar, N, T);
     kd_step *s = &k->s;
     const float *w = m->p->data;
-    k->N = N;
-    k->T = T;
-    k->have_train = train;
-    memcpy(k->lens, in->lengths, sizeof(int) * (size_t)N);
-
-    /* (N, T, F) -> (N, 1, F, T) */
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int t = 0; t < T; t++)
-            for (int f = 0; f < F0; f++)
-                s->x[((size_t)n * F0 + f) * T + t] = in->x[((size_t)n * T + t) * F0 + f];
     conv2d_dims sd = stem_dims(k, N, T);
     be->conv2d_forward(s->B[0], s->x, w + k->stem_w, NULL, &sd, s->ws);
     const int mode = train ? BN_TRAIN : BN_EVAL;
@@ -333,16 +347,39 @@ static void kd_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
                            &d, s->ws);
     }
     /* (N, trans, Fl, T) -> (N, T, trans * Fl) */
-    const int Dm = 2 * k->H;
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)
         for (int t = 0; t < T; t++)
             for (int i = 0; i < k->seq_dim; i++)
                 s->seq[((size_t)n * T + t) * k->seq_dim + i] =
                     s->Y[((size_t)n * k->seq_dim + i) * T + t];
+}
+
+static void kd_pool_out(nn_model *m, const nn_backend *be, int N, int T, int train, rng *r,
+                        float *out);
+
+/* BiLSTM, pooling, (dropout,) linear of the (N, T) step carved last: seq (N, T, seq_dim) with
+ * lengths k->lens -> out (N, K). */
+static void kd_head(nn_model *m, const nn_backend *be, const float *seq, int N, int T,
+                    int train, rng *r, float *out)
+{
+    kd_impl *k = m->impl;
+    kd_step *s = &k->s;
+    const float *w = m->p->data;
     lstm_dims ld = lstm_d(k, N, T);
-    be->lstm_forward(s->y, NULL, NULL, s->gates, s->cells, s->seq, k->lens, w + k->lstm_w, &ld,
+    be->lstm_forward(s->y, NULL, NULL, s->gates, s->cells, seq, k->lens, w + k->lstm_w, &ld,
                      s->ws);
+    kd_pool_out(m, be, N, T, train, r, out);
+}
+
+/* Pooling over s->y (N, T, 2H), (dropout,) linear -> out (N, K). */
+static void kd_pool_out(nn_model *m, const nn_backend *be, int N, int T, int train, rng *r,
+                        float *out)
+{
+    kd_impl *k = m->impl;
+    kd_step *s = &k->s;
+    const float *w = m->p->data;
+    const int Dm = 2 * k->H;
     if (k->o.pooling == 0) {
         attention_pool_dims ad = att_d(k, N, T);
         be->attention_pool_forward(s->pooled, s->att, s->y, k->lens, w + k->att_w, &ad, s->ws);
@@ -362,6 +399,32 @@ static void kd_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
     k->dropped = z == s->drop;
     linear_dims lin = {N, Dm, k->K};
     be->linear_forward(out, z, w + k->out_w, w + k->out_b, &lin);
+}
+
+static void kd_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, rng *r,
+                       float *out)
+{
+    kd_impl *k = m->impl;
+    const int N = in->N, T = in->T, F0 = k->F0;
+    /* workspaces were sized for cap_threads; more threads would overrun them */
+    if (omp_get_max_threads() > k->cap_threads)
+        omp_set_num_threads(k->cap_threads);
+    arena_reset(&k->ar);
+    carve(k, ctx->be, &k->ar, N, T);
+    kd_step *s = &k->s;
+    k->N = N;
+    k->T = T;
+    k->have_train = train;
+    memcpy(k->lens, in->lengths, sizeof(int) * (size_t)N);
+
+    /* (N, T, F) -> (N, 1, F, T) */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int t = 0; t < T; t++)
+            for (int f = 0; f < F0; f++)
+                s->x[((size_t)n * F0 + f) * T + t] = in->x[((size_t)n * T + t) * F0 + f];
+    kd_cnn(m, ctx->be, N, T, train);
+    kd_head(m, ctx->be, s->seq, N, T, train, r, out);
 }
 
 static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
@@ -489,6 +552,178 @@ static const nn_model_ops kd_ops = {
     .flops_per_sample = kd_flops,
     .destroy = kd_destroy,
 };
+
+/* ---- streaming entry points (kws_densenet.h) ---- */
+
+int kws_densenet_is(const nn_model *m) { return m && m->ops == &kd_ops; }
+
+int kws_densenet_halo(const nn_model *m)
+{
+    const kd_impl *k = m->impl;
+    return 1 + k->nb * k->L; /* the stem and every dense layer are 3 frames wide; 1x1 convs 1 */
+}
+
+int kws_densenet_seq_dim(const nn_model *m)
+{
+    const kd_impl *k = m->impl;
+    return k->seq_dim;
+}
+
+ch_status kws_densenet_stream_reserve(nn_model *m, nn_ctx *ctx, int n_windows, int T_window,
+                                      int T_chunk, ch_error *err)
+{
+    kd_impl *k = m->impl;
+    if (n_windows < 1 || T_window < 1 || T_chunk < 1)
+        return ch_fail(err, CH_ERR_USAGE, "densenet-bilstm: stream reserve for %d x %d, %d",
+                       n_windows, T_window, T_chunk);
+    int th = omp_get_max_threads();
+    int nth = th > k->cap_threads ? th : k->cap_threads;
+    /* the arena must hold the head carving of n_windows x T_window, the CNN carving of one
+     * T_chunk sequence, and still the full (cap_N, cap_T) one kd_reserve promised */
+    arena p1 = arena_planner(), p2 = arena_planner(), p3 = arena_planner();
+    carve_head(k, ctx->be, &p1, n_windows, T_window);
+    carve(k, ctx->be, &p2, 1, T_chunk);
+    if (k->cap_N > 0)
+        carve(k, ctx->be, &p3, k->cap_N, k->cap_T);
+    size_t need = max_sz(max_sz(p1.peak, p2.peak), p3.peak);
+    int nlens = n_windows > k->cap_N ? n_windows : k->cap_N;
+    if (k->ar.base && k->ar.cap >= need && nth == k->cap_threads && nlens <= k->cap_lens)
+        return CH_OK;
+    int cN = k->cap_N, cT = k->cap_T;
+    arena_destroy(&k->ar);
+    free(k->lens);
+    k->lens = NULL;
+    k->cap_N = k->cap_T = k->cap_threads = k->cap_lens = 0;
+    k->have_train = 0;
+    CH_TRY(arena_create(&k->ar, need, err));
+    memset(k->ar.base, 0, k->ar.cap);
+    k->lens = malloc(sizeof(int) * (size_t)nlens);
+    if (!k->lens)
+        return ch_fail(err, CH_ERR_NOMEM, "densenet-bilstm: out of memory for lengths");
+    k->cap_lens = nlens;
+    k->cap_N = cN;
+    k->cap_T = cT;
+    k->cap_threads = nth;
+    return CH_OK;
+}
+
+void kws_densenet_cnn_forward(nn_model *m, nn_ctx *ctx, const float *x, int T, float *seq)
+{
+    kd_impl *k = m->impl;
+    const int F0 = k->F0;
+    if (omp_get_max_threads() > k->cap_threads)
+        omp_set_num_threads(k->cap_threads);
+    arena_reset(&k->ar);
+    carve(k, ctx->be, &k->ar, 1, T);
+    kd_step *s = &k->s;
+    k->have_train = 0;
+    for (int t = 0; t < T; t++)
+        for (int f = 0; f < F0; f++)
+            s->x[(size_t)f * T + t] = x[(size_t)t * F0 + f];
+    kd_cnn(m, ctx->be, 1, T, 0);
+    memcpy(seq, s->seq, sizeof(float) * (size_t)T * k->seq_dim);
+}
+
+void kws_densenet_head_forward(nn_model *m, nn_ctx *ctx, const float *seq, int N, int T,
+                               float *out)
+{
+    kd_impl *k = m->impl;
+    if (omp_get_max_threads() > k->cap_threads)
+        omp_set_num_threads(k->cap_threads);
+    arena_reset(&k->ar);
+    carve_head(k, ctx->be, &k->ar, N, T);
+    k->have_train = 0;
+    for (int n = 0; n < N; n++)
+        k->lens[n] = T;
+    kd_head(m, ctx->be, seq, N, T, 0, NULL, out);
+}
+
+int kws_densenet_gates_dim(const nn_model *m)
+{
+    const kd_impl *k = m->impl;
+    return 8 * k->H;
+}
+
+/* Floats of one LSTM direction's parameters: w_ih (4H, In), w_hh (4H, H), b_ih, b_hh. */
+static size_t kd_lstm_dir_floats(const kd_impl *k)
+{
+    return (size_t)4 * k->H * ((size_t)k->seq_dim + k->H + 2);
+}
+
+void kws_densenet_input_gates(nn_model *m, const float *seq, int T, float *gx)
+{
+    const kd_impl *k = m->impl;
+    const int In = k->seq_dim, H4 = 4 * k->H;
+    for (int dir = 0; dir < 2; dir++) {
+        const float *wih = m->p->data + k->lstm_w + dir * kd_lstm_dir_floats(k);
+        const float *bih = wih + (size_t)H4 * In + (size_t)H4 * k->H, *bhh = bih + H4;
+        float *G = gx + (size_t)dir * H4;
+        /* as lstm_forward: x W_ih^T, then + b_ih + b_hh */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, H4, In, 1.0f, seq, In, wih, In,
+                    0.0f, G, 2 * H4);
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < H4; j++)
+                G[(size_t)t * 2 * H4 + j] += bih[j] + bhh[j];
+    }
+}
+
+static inline float kd_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* tanh as lstm.c computes it (through expf; within 9e-8 of tanh) */
+static inline float kd_tanh(float x)
+{
+    float t = expf(-2.0f * fabsf(x));
+    return copysignf((1.0f - t) / (1.0f + t), x);
+}
+
+void kws_densenet_head_gates_forward(nn_model *m, nn_ctx *ctx, const float *gx, int hop, int N,
+                                     int T, float *out)
+{
+    kd_impl *k = m->impl;
+    const int H = k->H, H4 = 4 * H, Dm = 2 * H;
+    if (omp_get_max_threads() > k->cap_threads)
+        omp_set_num_threads(k->cap_threads);
+    arena_reset(&k->ar);
+    carve_head(k, ctx->be, &k->ar, N, T);
+    kd_step *s = &k->s;
+    k->have_train = 0;
+    for (int n = 0; n < N; n++)
+        k->lens[n] = T;
+    /* the saved-gates block is free in eval mode: the step's scratch */
+    float *tmp = s->gates, *h = tmp + (size_t)N * H4, *c = h + (size_t)N * H;
+    for (int dir = 0; dir < 2; dir++) {
+        const float *whh = m->p->data + k->lstm_w + dir * kd_lstm_dir_floats(k) +
+                           (size_t)H4 * k->seq_dim;
+        memset(h, 0, sizeof(float) * (size_t)N * H);
+        memset(c, 0, sizeof(float) * (size_t)N * H);
+        for (int st = 0; st < T; st++) {
+            int t = dir == 0 ? st : T - 1 - st;
+            if (st == 0)
+                memset(tmp, 0, sizeof(float) * (size_t)N * H4);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, H4, H, 1.0f, h, H, whh,
+                            H, 0.0f, tmp, H4);
+            for (int n = 0; n < N; n++) {
+                const float *g = gx + ((size_t)n * hop + t) * 2 * H4 + (size_t)dir * H4;
+                const float *rt = tmp + (size_t)n * H4;
+                float *hr = h + (size_t)n * H, *cr = c + (size_t)n * H;
+                float *yr = s->y + ((size_t)n * T + t) * Dm + (size_t)dir * H;
+                for (int j = 0; j < H; j++) {
+                    float gi = kd_sigmoid(g[j] + rt[j]);
+                    float gf = kd_sigmoid(g[H + j] + rt[H + j]);
+                    float gg = kd_tanh(g[2 * H + j] + rt[2 * H + j]);
+                    float go = kd_sigmoid(g[3 * H + j] + rt[3 * H + j]);
+                    float cv = gf * cr[j] + gi * gg;
+                    float hv = go * kd_tanh(cv);
+                    cr[j] = cv;
+                    hr[j] = hv;
+                    yr[j] = hv;
+                }
+            }
+        }
+    }
+    kd_pool_out(m, ctx->be, N, T, 0, NULL, out);
+}
 
 #define MAX_SPECS (1 + MAXB * (MAXL + 1) * 3 + 8 + 3 + 2)
 

@@ -66,4 +66,39 @@ kws_densenet_options kws_densenet_options_default(void);
  * set, lines = "key=value\n" lines): fills m->ops, p, buffers, hparams, impl. */
 ch_status kws_densenet_create(nn_model *m, const char *lines, rng *init, ch_error *err);
 
+/* ---- streaming (eval mode only; infer/kws_stream.c) ----
+ * The CNN is translation-equivariant along time, so a stream's CNN output can be computed once
+ * and shared by every window that overlaps it; per window only the head (BiLSTM, pooling,
+ * linear) runs. The CNN output at frame t depends on input frames t - R .. t + R (R =
+ * kws_densenet_halo) and on zero padding beyond the input's ends. So a chunk computed over
+ * frames [a - R, b + R) of a stream gives frames [a, b) exactly as a whole-stream pass would
+ * (with a - R clamped to 0: the stream start is zero padding in both). */
+
+/* Whether m is a densenet-bilstm (the other functions below need one). */
+int kws_densenet_is(const nn_model *m);
+/* R = 1 + blocks * layers: the CNN's time receptive half-width, in frames. */
+int kws_densenet_halo(const nn_model *m);
+/* Features per frame of the CNN output (transition-channels * bins after pooling). */
+int kws_densenet_seq_dim(const nn_model *m);
+/* Makes room for head batches of up to n_windows x T_window and CNN chunks of up to T_chunk
+ * frames (after setting the thread count, like reserve). */
+ch_status kws_densenet_stream_reserve(nn_model *m, nn_ctx *ctx, int n_windows, int T_window,
+                                      int T_chunk, ch_error *err);
+/* Eval-mode CNN of one sequence x (T, F), T <= T_chunk, zero padded at both ends:
+ * seq (T, seq_dim), the sequence the BiLSTM would read. */
+void kws_densenet_cnn_forward(nn_model *m, nn_ctx *ctx, const float *x, int T, float *seq);
+/* Eval-mode head of N full-length windows: seq (N, T, seq_dim) -> logits out (N, out_dim).
+ * N <= n_windows, T <= T_window of the last stream reserve. */
+void kws_densenet_head_forward(nn_model *m, nn_ctx *ctx, const float *seq, int N, int T,
+                               float *out);
+/* Floats per frame of the BiLSTM's input gates: 2 directions x 4 * lstm-hidden. */
+int kws_densenet_gates_dim(const nn_model *m);
+/* The BiLSTM's input term of T frames of CNN output seq (T, seq_dim), shared by every window
+ * that contains the frame: gx (T, 2, 4H) = seq W_ih^T + b_ih + b_hh per direction. */
+void kws_densenet_input_gates(nn_model *m, const float *seq, int T, float *gx);
+/* kws_densenet_head_forward from input gates: window n's T frames are gx rows n * hop ..
+ * n * hop + T - 1 (gx: frames of (2, 4H)). Only the recurrence runs per window. */
+void kws_densenet_head_gates_forward(nn_model *m, nn_ctx *ctx, const float *gx, int hop, int N,
+                                     int T, float *out);
+
 #endif

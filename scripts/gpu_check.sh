@@ -12,6 +12,9 @@
 #       compute-sanitizer (memcheck, racecheck, initcheck, synccheck); prints a summary last.
 #       Results and logs go to $OUT (or build-gpu-check/) when set. Exit 0 only if all passed.
 # Device: CHORUS_CUDA_DEVICE (default cuda:0). Leaves the GPU's settings alone.
+# Without a GPU, scripts/cuda_emu_check.sh runs the kernel logic of the cuBLAS-only layers
+# (relu, linear, lstm, attention_pool, aam_softmax, time_mask, add_relu) on the CPU instead;
+# that checks indexing and barriers, not device maths: the parity tolerances need this script.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

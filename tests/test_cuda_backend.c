@@ -35,6 +35,11 @@
 #include "models/relu.h"
 #include "models/softmax_ce.h"
 #include "models/time_pool.h"
+#include "models/aam_softmax.h"
+#include "models/attention_pool.h"
+#include "models/lstm.h"
+#include "models/resblock.h"
+#include "models/time_mask.h"
 
 #if CHORUS_HAVE_CUDA
 #include "models/backend_cuda.h"
@@ -675,6 +680,267 @@ static void test_graph(void **state)
     free(w), free(b);
 }
 
+/* ---- the speaker / KWS layers (lstm.cu, attention_pool.cu, aam_softmax.cu, time_mask.cu,
+ * resblock.cu). Tolerances: the forward outputs of LSTM / attention pooling as the GEMM layers
+ * (atol 1e-5 + rtol 1e-4; device expf/tanhf are within 2 ulp of glibc's and the recurrence
+ * sums in cuBLAS's order); their backward values atol 1e-4 + rtol 1e-4 (sums over N*T frames,
+ * through T steps); AAM-softmax atol 1e-4 + rtol 1e-3 (cos differs by GEMM rounding, ~1e-7,
+ * and is multiplied by the scale s = 32 before the softmax). Masking and add+ReLU are exact. */
+
+#define ATOL_B 1e-4
+#define ATOL_AAM 1e-4
+#define RTOL_AAM 1e-3
+
+/* Zeroes x[dir, n, t, :] (row width X) for t >= lengths[n]: the unspecified padded parts of
+ * the saved gates / cells, so that only the contract is compared. */
+static void zero_padded(float *x, const int *lengths, int D, int N, int T, int X)
+{
+    for (int dir = 0; dir < D; dir++)
+        for (int n = 0; n < N; n++)
+            for (int t = lengths[n]; t < T; t++)
+                memset(x + (((size_t)dir * N + n) * T + t) * X, 0, sizeof(float) * (size_t)X);
+}
+
+static void compare_dev_masked(const char *what, const void *d, float *want, const int *lengths,
+                               int D, int N, int T, int X, double atol, double rtol)
+{
+    size_t n = (size_t)D * N * T * X;
+    float *got = h_from(d, n);
+    zero_padded(got, lengths, D, N, T, X);
+    zero_padded(want, lengths, D, N, T, X);
+    test_assert_close(what, got, want, n, atol, rtol);
+    free(got);
+}
+
+static void lstm_case(lstm_dims d, const int *len, int with_final_grads, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed, 0);
+    const int D = lstm_directions(&d), N = d.N, T = d.T;
+    const size_t nx = (size_t)N * T * d.In, ny = (size_t)N * T * D * d.H;
+    const size_t nhs = (size_t)D * N * d.H, nw = lstm_param_floats(&d);
+    const size_t ng = lstm_gates_floats(&d), nc = lstm_cells_floats(&d);
+    float *x = h_rand(&r, nx, 1.0), *w = h_rand(&r, nw, 0.4), *gy = h_rand(&r, ny, 1.0);
+    float *ghn = h_rand(&r, nhs, 1.0), *gcn = h_rand(&r, nhs, 1.0);
+    float *dw = h_rand(&r, nw, 0.1), *dw0 = dup(dw, nw);
+    float *y = malloc(sizeof(float) * ny), *hn = malloc(sizeof(float) * nhs);
+    float *cn = malloc(sizeof(float) * nhs), *gates = malloc(sizeof(float) * ng);
+    float *cells = malloc(sizeof(float) * nc), *dx = malloc(sizeof(float) * nx);
+    float *dh0 = malloc(sizeof(float) * nhs), *dc0 = malloc(sizeof(float) * nhs);
+    float *ws = malloc(sizeof(float) * (lstm_workspace_floats(&d) + 1));
+    const float *ghn_use = with_final_grads ? ghn : NULL, *gcn_use = with_final_grads ? gcn : NULL;
+    lstm_forward(y, hn, cn, gates, cells, x, len, w, &d, ws);
+    lstm_backward(dx, dw, dh0, dc0, gy, ghn_use, gcn_use, y, gates, cells, x, len, w, &d, ws);
+
+    size_t wsn = g_ctx.be->lstm_workspace_floats(&d);
+    float *dWS = d_alloc(sizeof(float) * (wsn ? wsn : 1));
+    int *dL = d_from(len, sizeof(int) * N);
+    float *dX = d_from(x, sizeof(float) * nx), *dW = d_from(w, sizeof(float) * nw);
+    float *dGY = d_from(gy, sizeof(float) * ny), *dGHN = d_from(ghn, sizeof(float) * nhs);
+    float *dGCN = d_from(gcn, sizeof(float) * nhs), *ddW = d_from(dw0, sizeof(float) * nw);
+    float *dY = d_nan(ny), *dHN = d_nan(nhs), *dCN = d_nan(nhs), *dGates = d_nan(ng);
+    float *dCells = d_nan(nc), *ddX = d_nan(nx), *dDH0 = d_nan(nhs), *dDC0 = d_nan(nhs);
+    g_ctx.be->lstm_forward(dY, dHN, dCN, dGates, dCells, dX, dL, dW, &d, dWS);
+    g_ctx.be->lstm_backward(ddX, ddW, dDH0, dDC0, dGY, with_final_grads ? dGHN : NULL,
+                            with_final_grads ? dGCN : NULL, dY, dGates, dCells, dX, dL, dW, &d,
+                            dWS);
+    check_device("lstm");
+    char what[120];
+    snprintf(what, sizeof what, "lstm N=%d T=%d In=%d H=%d D=%d y (zero past lengths)", N, T,
+             d.In, d.H, D);
+    compare_dev(what, dY, y, ny, ATOL_Y, RTOL);
+    compare_dev("lstm h_n", dHN, hn, nhs, ATOL_Y, RTOL);
+    compare_dev("lstm c_n", dCN, cn, nhs, ATOL_Y, RTOL);
+    compare_dev_masked("lstm saved gates (valid frames)", dGates, gates, len, D, N, T, 4 * d.H,
+                       ATOL_Y, RTOL);
+    compare_dev_masked("lstm saved cells (valid frames)", dCells, cells, len, D, N, T, d.H,
+                       ATOL_Y, RTOL);
+    compare_dev("lstm dx (zero past lengths)", ddX, dx, nx, ATOL_B, RTOL);
+    compare_dev("lstm dw (accumulated)", ddW, dw, nw, ATOL_B, RTOL);
+    compare_dev("lstm dh0", dDH0, dh0, nhs, ATOL_B, RTOL);
+    compare_dev("lstm dc0", dDC0, dc0, nhs, ATOL_B, RTOL);
+
+    /* determinism: the backward again from the same start, dx NULL and no initial-state
+     * gradients, gives the same dw bits */
+    float *dw1 = h_from(ddW, nw);
+    if (cuda_upload(g_ctx.device, ddW, dw0, sizeof(float) * nw) != CH_OK)
+        check_device("upload");
+    g_ctx.be->lstm_backward(NULL, ddW, NULL, NULL, dGY, with_final_grads ? dGHN : NULL,
+                            with_final_grads ? dGCN : NULL, dY, dGates, dCells, dX, dL, dW, &d,
+                            dWS);
+    check_device("lstm backward repeat");
+    assert_same_bits("lstm dw repeat (deterministic)", ddW, dw1, sizeof(float) * nw);
+
+    cuda_free(dWS), cuda_free(dL), cuda_free(dX), cuda_free(dW), cuda_free(dGY), cuda_free(dGHN);
+    cuda_free(dGCN), cuda_free(ddW), cuda_free(dY), cuda_free(dHN), cuda_free(dCN);
+    cuda_free(dGates), cuda_free(dCells), cuda_free(ddX), cuda_free(dDH0), cuda_free(dDC0);
+    free(x), free(w), free(gy), free(ghn), free(gcn), free(dw), free(dw0), free(y), free(hn);
+    free(cn), free(gates), free(cells), free(dx), free(dh0), free(dc0), free(ws), free(dw1);
+}
+
+static void test_lstm(void **state)
+{
+    (void)state;
+    /* bidirectional, lengths in any order: full, short, empty, one frame */
+    const int len_a[5] = {9, 4, 0, 1, 7};
+    lstm_case((lstm_dims){.N = 5, .T = 9, .In = 6, .H = 8, .bidirectional = 1}, len_a, 1, 141);
+    /* unidirectional, no final-state gradients, H * N above one block of threads */
+    const int len_b[3] = {12, 12, 5};
+    lstm_case((lstm_dims){.N = 3, .T = 12, .In = 20, .H = 100, .bidirectional = 0}, len_b, 0,
+              142);
+    /* the KWS model's shape class: bidirectional over 40 features */
+    const int len_c[2] = {30, 23};
+    lstm_case((lstm_dims){.N = 2, .T = 30, .In = 40, .H = 32, .bidirectional = 1}, len_c, 1, 143);
+}
+
+static void attention_case(attention_pool_dims d, const int *len, int with_dh, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed, 0);
+    const int N = d.N, T = d.T;
+    const size_t nh = (size_t)N * T * d.Dm, no = (size_t)N * d.Dm;
+    const size_t nw = attention_pool_param_floats(&d), ns = attention_pool_saved_floats(&d);
+    float *h = h_rand(&r, nh, 1.0), *w = h_rand(&r, nw, 0.5), *go = h_rand(&r, no, 1.0);
+    float *dw = h_rand(&r, nw, 0.1), *dw0 = dup(dw, nw), *dh = h_rand(&r, nh, 9.0);
+    float *dh_start = dup(dh, nh); /* sentinels: must stay when dh is NULL */
+    float *out = malloc(sizeof(float) * no), *saved = malloc(sizeof(float) * ns);
+    float *ws = malloc(sizeof(float) * (attention_pool_workspace_floats(&d) + 1));
+    attention_pool_forward(out, saved, h, len, w, &d, ws);
+    attention_pool_backward(with_dh ? dh : NULL, dw, go, saved, h, len, w, &d, ws);
+
+    size_t wsn = g_ctx.be->attention_pool_workspace_floats(&d);
+    float *dWS = d_alloc(sizeof(float) * (wsn ? wsn : 1));
+    int *dL = d_from(len, sizeof(int) * N);
+    float *dH = d_from(h, sizeof(float) * nh), *dW = d_from(w, sizeof(float) * nw);
+    float *dGO = d_from(go, sizeof(float) * no), *ddW = d_from(dw0, sizeof(float) * nw);
+    float *ddH = d_from(dh_start, sizeof(float) * nh);
+    float *dOut = d_nan(no), *dSaved = d_nan(ns);
+    g_ctx.be->attention_pool_forward(dOut, dSaved, dH, dL, dW, &d, dWS);
+    g_ctx.be->attention_pool_backward(with_dh ? ddH : NULL, ddW, dGO, dSaved, dH, dL, dW, &d,
+                                      dWS);
+    check_device("attention pooling");
+    char what[120];
+    snprintf(what, sizeof what, "attention pool N=%d T=%d Dm=%d A=%d out", N, T, d.Dm, d.A);
+    compare_dev(what, dOut, out, no, ATOL_Y, RTOL);
+    compare_dev("attention pool saved u, alpha (0 past lengths)", dSaved, saved, ns, ATOL_Y, RTOL);
+    compare_dev(with_dh ? "attention pool dh" : "attention pool dh NULL: sentinels kept", ddH, dh,
+                nh, ATOL_B, RTOL);
+    compare_dev("attention pool dw (accumulated)", ddW, dw, nw, ATOL_B, RTOL);
+    cuda_free(dWS), cuda_free(dL), cuda_free(dH), cuda_free(dW), cuda_free(dGO), cuda_free(ddW);
+    cuda_free(ddH), cuda_free(dOut), cuda_free(dSaved);
+    free(h), free(w), free(go), free(dw), free(dw0), free(dh), free(dh_start), free(out);
+    free(saved), free(ws);
+}
+
+static void test_attention_pool(void **state)
+{
+    (void)state;
+    const int len_a[4] = {11, 3, 0, 1}; /* full, short, empty (out = 0), one frame */
+    attention_case((attention_pool_dims){.N = 4, .T = 11, .Dm = 16, .A = 8}, len_a, 1, 151);
+    const int len_b[2] = {300, 177}; /* more frames than threads per block */
+    attention_case((attention_pool_dims){.N = 2, .T = 300, .Dm = 64, .A = 32}, len_b, 1, 152);
+    const int len_c[3] = {5, 2, 5};
+    attention_case((attention_pool_dims){.N = 3, .T = 5, .Dm = 7, .A = 3}, len_c, 0, 153);
+}
+
+static void aam_case(aam_dims d, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed, 0);
+    const int N = d.N, K = d.K, D = d.D;
+    const size_t ne = (size_t)N * D, nw = (size_t)K * D, nl = (size_t)N * K;
+    float *emb = h_rand(&r, ne, 1.0), *w = h_rand(&r, nw, 1.0), *dw = h_rand(&r, nw, 0.1);
+    float *dw0 = dup(dw, nw), *logits = malloc(sizeof(float) * nl);
+    float *demb = malloc(sizeof(float) * ne);
+    float *ws = malloc(sizeof(float) * (aam_softmax_workspace_floats(&d) + 1));
+    int *y = malloc(sizeof(int) * N);
+    for (int n = 0; n < N; n++)
+        y[n] = (int)rng_below(&r, (uint32_t)K);
+    /* sample 0 points away from its class (cos = -1 < th: the fallback branch), sample 1 near
+     * it (phi branch with a large cos) */
+    for (int j = 0; j < D; j++) {
+        emb[j] = -2.0f * w[(size_t)y[0] * D + j];
+        if (N > 1)
+            emb[D + j] = 0.5f * w[(size_t)y[1] * D + j] + 0.01f * emb[D + j];
+    }
+    double loss = aam_softmax_forward_backward(logits, demb, dw, emb, w, y, &d, ws);
+
+    size_t wsn = g_ctx.be->aam_softmax_workspace_floats(&d);
+    float *dWS = d_alloc(sizeof(float) * (wsn ? wsn : 1));
+    int *dYl = d_from(y, sizeof(int) * N);
+    float *dE = d_from(emb, sizeof(float) * ne), *dW = d_from(w, sizeof(float) * nw);
+    float *ddW = d_from(dw0, sizeof(float) * nw), *dLg = d_nan(nl), *dDE = d_nan(ne);
+    double dloss = g_ctx.be->aam_softmax_forward_backward(dLg, dDE, ddW, dE, dW, dYl, &d, dWS);
+    check_device("aam_softmax");
+    printf("aam_softmax N=%d D=%d K=%d s=%g m=%g easy=%d: loss cpu %.9g cuda %.9g\n", N, D, K,
+           d.scale, d.margin, d.easy_margin, loss, dloss);
+    assert_true(fabs(dloss - loss) <= 1e-5 + 1e-5 * fabs(loss));
+    compare_dev("aam_softmax logits", dLg, logits, nl, ATOL_AAM, RTOL_AAM);
+    compare_dev("aam_softmax demb", dDE, demb, ne, ATOL_AAM, RTOL_AAM);
+    compare_dev("aam_softmax dw (accumulated)", ddW, dw, nw, ATOL_AAM, RTOL_AAM);
+    /* loss only (all outputs NULL): the same loss, bit for bit */
+    double l2 = g_ctx.be->aam_softmax_forward_backward(NULL, NULL, NULL, dE, dW, dYl, &d, dWS);
+    check_device("aam_softmax (loss only)");
+    assert_true(l2 == dloss);
+    cuda_free(dWS), cuda_free(dYl), cuda_free(dE), cuda_free(dW), cuda_free(ddW), cuda_free(dLg);
+    cuda_free(dDE);
+    free(emb), free(w), free(dw), free(dw0), free(logits), free(demb), free(ws), free(y);
+}
+
+static void test_aam_softmax(void **state)
+{
+    (void)state;
+    aam_case((aam_dims){.N = 8, .D = 32, .K = 50, .scale = 32.0f, .margin = 0.2f}, 161);
+    aam_case((aam_dims){.N = 6, .D = 300, .K = 270, .scale = 30.0f, .margin = 0.3f,
+                        .easy_margin = 1},
+             162); /* D, K above the block size; easy margin */
+    aam_case((aam_dims){.N = 3, .D = 16, .K = 5, .scale = 16.0f, .margin = 0.0f}, 163);
+}
+
+/* time_mask and the residual add + ReLU: exact. */
+static void test_mask_add_relu(void **state)
+{
+    (void)state;
+    rng r;
+    rng_seed(&r, 171, 0);
+    const int N = 4, R = 6, T = 37, len[4] = {37, 10, 0, 50}; /* full, short, empty, > T */
+    const size_t n = (size_t)N * R * T;
+    float *x = h_rand(&r, n, 1.0), *a = h_rand(&r, n, 1.0), *b = h_rand(&r, n, 1.0);
+    float *dX = d_from(x, sizeof(float) * n), *dX2 = d_from(x, sizeof(float) * n);
+    float *dA = d_from(a, sizeof(float) * n), *dB = d_from(b, sizeof(float) * n);
+    float *dO = d_nan(n);
+    int *dL = d_from(len, sizeof(int) * N);
+    time_mask(x, len, N, R, T);
+    g_ctx.be->time_mask(dX, dL, N, R, T);
+    g_ctx.be->time_mask(dX2, NULL, N, R, T); /* no lengths: untouched */
+    check_device("time_mask");
+    assert_same_bits("time_mask", dX, x, sizeof(float) * n);
+    float *x2 = h_from(dX2, n);
+    size_t zeroed = 0;
+    for (size_t i = 0; i < n; i++)
+        zeroed += x2[i] != x[i];
+    assert_true(zeroed > 0); /* x was masked on the host, dX2 was not */
+    free(x2);
+    float *o = malloc(sizeof(float) * n);
+    add_relu_forward(o, a, b, n);
+    g_ctx.be->add_relu_forward(dO, dA, dB, n);
+    g_ctx.be->add_relu_forward(dA, dA, dB, n); /* out may equal a */
+    check_device("add_relu_forward");
+    assert_same_bits("add_relu_forward", dO, o, sizeof(float) * n);
+    assert_same_bits("add_relu_forward in place", dA, o, sizeof(float) * n);
+    cuda_free(dX), cuda_free(dX2), cuda_free(dA), cuda_free(dB), cuda_free(dO), cuda_free(dL);
+    free(x), free(a), free(b), free(o);
+}
+
+/* The CUDA table now has every required entry. */
+static void test_table_complete(void **state)
+{
+    (void)state;
+    const char *missing = nn_backend_missing(nn_backend_cuda());
+    if (missing)
+        fail_msg("CUDA table lacks %s", missing);
+}
+
 /* ||a - b|| / ||b|| in double */
 static double rel_l2(const float *a, const float *b, size_t n)
 {
@@ -796,6 +1062,9 @@ int main(void)
         cmocka_unit_test(test_concat),    cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_time_pool), cmocka_unit_test(test_softmax_ce),
         cmocka_unit_test(test_optim),     cmocka_unit_test(test_graph),
+        cmocka_unit_test(test_lstm),      cmocka_unit_test(test_attention_pool),
+        cmocka_unit_test(test_aam_softmax), cmocka_unit_test(test_mask_add_relu),
+        cmocka_unit_test(test_table_complete),
         cmocka_unit_test(test_tf32_accuracy), cmocka_unit_test(test_error_path),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -158,6 +158,7 @@ static void test_sc_hash_split(void **state)
     snprintf(root, sizeof root, "%s/toy", tmpdir);
     make_toy(root);
     sc_options o = sc_options_default();
+    o.split = SC_SPLIT_STANDARD; /* the which_set assertions below (auto may switch) */
     o.unknown_percentage = 1000; /* keep every unknown clip here */
     sc_dataset d;
     ch_error e;
@@ -337,6 +338,7 @@ static void test_sc_real(void **state)
         skip();
     }
     sc_options o = sc_options_default();
+    o.split = SC_SPLIT_STANDARD;
     sc_dataset d;
     ch_error e;
     ch_status st = sc_load(root, &o, &d, &e);
@@ -371,6 +373,206 @@ static void test_sc_real(void **state)
     printf("speakers %d\n", ng);
     assert_int_equal(ng, 143);
     sc_groups_free(g, ng);
+    sc_free(&d);
+
+    /* auto: the standard split is degenerate here, so the salted speaker split is used:
+     * round(10 %) of the 143 speakers in validation and in test, the rest train */
+    o = sc_options_default();
+    st = sc_load(root, &o, &d, &e);
+    if (st != CH_OK)
+        fail_msg("%s", e.msg);
+    printf("auto: %s\n", d.split_note);
+    assert_false(d.from_lists);
+    assert_int_equal(d.split_used, SC_SPLIT_SALTED);
+    assert_non_null(strstr(d.split_note, "degenerate"));
+    assert_int_equal(d.n_items[0] + d.n_items[1] + d.n_items[2], 2935);
+    assert_int_equal(sc_group_by_speaker(&d, &g, &ng, &e), CH_OK);
+    int spk_in[SC_N_SPLITS] = {0};
+    for (int i = 0; i < ng; i++) {
+        int s0 = -1;
+        for (int s = 0; s < SC_N_SPLITS && s0 < 0; s++)
+            if (g[i].items[0] >= d.items[s] && g[i].items[0] < d.items[s] + d.n_items[s])
+                s0 = s;
+        for (int j = 1; j < g[i].n; j++) /* speaker-disjoint */
+            assert_true(g[i].items[j] >= d.items[s0] &&
+                        g[i].items[j] < d.items[s0] + d.n_items[s0]);
+        spk_in[s0]++;
+    }
+    printf("auto: %d / %d / %d clips, %d / %d / %d speakers\n", d.n_items[0], d.n_items[1],
+           d.n_items[2], spk_in[0], spk_in[1], spk_in[2]);
+    assert_int_equal(spk_in[SC_VALID], 14);
+    assert_int_equal(spk_in[SC_TEST], 14);
+    assert_int_equal(spk_in[SC_TRAIN], 143 - 28);
+    assert_true(d.n_items[SC_TRAIN] > 2935 * 6 / 10);
+    sc_groups_free(g, ng);
+    sc_free(&d);
+}
+
+/* Which split holds item `path` (-1: none). */
+static int split_of(const sc_dataset *d, const char *path)
+{
+    for (int s = 0; s < SC_N_SPLITS; s++)
+        for (int i = 0; i < d->n_items[s]; i++)
+            if (strcmp(d->items[s][i].path, path) == 0)
+                return s;
+    return -1;
+}
+
+static uint64_t salted_key(const char *salt, const char *speaker)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s%s", salt, speaker);
+    uint8_t h[20];
+    sha1_digest(buf, strlen(buf), h);
+    uint64_t k = 0;
+    for (int b = 0; b < 8; b++)
+        k = k << 8 | h[b];
+    return k;
+}
+
+/* A folder that is itself a hash-selected test set (every speaker's which_set percentage in
+ * [10, 20), like the real v2 test set): auto switches to the salted split, which is speaker-
+ * disjoint with exact shares over speakers; silence clips follow the salted hash of their
+ * name; --write-split lists round-trip through --valid-list/--test-list; folder lists win in
+ * auto and lose to an explicit --split salted. */
+static void test_sc_salted_split(void **state)
+{
+    (void)state;
+    char root[4200], path[8192];
+    snprintf(root, sizeof root, "%s/degenerate", tmpdir);
+    enum { NS = 20 };
+    char spk[NS][16];
+    int ns = 0;
+    for (uint32_t i = 1; ns < NS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%08x", (unsigned)(i * 2654435761u));
+        double p = sc_hash_percentage(id);
+        if (p >= 10 && p < 20)
+            snprintf(spk[ns++], sizeof spk[0], "%s", id);
+    }
+    const char *words[] = {"yes", "no"};
+    for (int w = 0; w < 2; w++) {
+        snprintf(path, sizeof path, "%s/%s", root, words[w]);
+        mkdirs(path);
+        for (int s = 0; s < NS; s++) {
+            snprintf(path, sizeof path, "%s/%s/%s_nohash_0.wav", root, words[w], spk[s]);
+            write_clip(path);
+        }
+    }
+    snprintf(path, sizeof path, "%s/_silence_", root);
+    mkdirs(path);
+    for (int k = 0; k < 30; k++) {
+        snprintf(path, sizeof path, "%s/_silence_/%d.wav", root, k);
+        write_clip(path);
+    }
+    sc_options o = sc_options_default();
+    o.split = SC_SPLIT_STANDARD;
+    sc_dataset d, d2;
+    ch_error e;
+    assert_int_equal(sc_load(root, &o, &d, &e), CH_OK);
+    printf("standard: %d / %d / %d\n", d.n_items[0], d.n_items[1], d.n_items[2]);
+    assert_int_equal(d.split_used, SC_SPLIT_STANDARD);
+    assert_string_equal(d.split_note, "");
+    assert_true(d.n_items[SC_TEST] >= 2 * NS); /* every speech clip */
+    sc_free(&d);
+
+    o = sc_options_default(); /* auto */
+    ch_status st = sc_load(root, &o, &d, &e);
+    if (st != CH_OK)
+        fail_msg("%s", e.msg);
+    printf("auto: %s\n", d.split_note);
+    assert_int_equal(d.split_used, SC_SPLIT_SALTED);
+    assert_non_null(strstr(d.split_note, "degenerate"));
+    /* speakers: the 2 smallest salted keys (round(10 % of 20) = 2) in valid, next 2 test */
+    uint64_t keys[NS];
+    for (int s = 0; s < NS; s++)
+        keys[s] = salted_key(SC_DEFAULT_SALT, spk[s]);
+    for (int s = 0; s < NS; s++) {
+        int rank = 0;
+        for (int t = 0; t < NS; t++)
+            rank += keys[t] < keys[s];
+        int want = rank < 2 ? SC_VALID : rank < 4 ? SC_TEST : SC_TRAIN;
+        for (int w = 0; w < 2; w++) {
+            snprintf(path, sizeof path, "%s/%s/%s_nohash_0.wav", root, words[w], spk[s]);
+            assert_int_equal(split_of(&d, path), want); /* both words: speaker-disjoint */
+        }
+    }
+    int sil_in[SC_N_SPLITS] = {0};
+    for (int k = 0; k < 30; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%d.wav", SC_DEFAULT_SALT, k);
+        double p = sc_hash_percentage(name);
+        int want = p < 10 ? SC_VALID : p < 20 ? SC_TEST : SC_TRAIN;
+        snprintf(path, sizeof path, "%s/_silence_/%d.wav", root, k);
+        assert_int_equal(split_of(&d, path), want);
+        sil_in[want]++;
+    }
+    printf("silence: %d / %d / %d\n", sil_in[0], sil_in[1], sil_in[2]);
+
+    /* lists of the split used round-trip */
+    char lists[4300];
+    snprintf(lists, sizeof lists, "%s/lists", tmpdir);
+    st = sc_write_split(&d, lists, &e);
+    if (st != CH_OK)
+        fail_msg("%s", e.msg);
+    o = sc_options_default();
+    snprintf(o.valid_list, sizeof o.valid_list, "%s/validation_list.txt", lists);
+    snprintf(o.test_list, sizeof o.test_list, "%s/testing_list.txt", lists);
+    st = sc_load(root, &o, &d2, &e);
+    if (st != CH_OK)
+        fail_msg("%s", e.msg);
+    assert_true(d2.from_lists);
+    for (int s = 0; s < SC_N_SPLITS; s++) {
+        assert_int_equal(d2.n_items[s], d.n_items[s]);
+        for (int i = 0; i < d.n_items[s]; i++)
+            assert_string_equal(d2.items[s][i].path, d.items[s][i].path);
+    }
+    sc_free(&d2);
+    snprintf(path, sizeof path, "%s/training_list.txt", lists);
+    char *text;
+    size_t n;
+    assert_int_equal(file_read_all(path, &text, &n, &e), CH_OK);
+    int lines = 0;
+    for (size_t i = 0; i < n; i++)
+        lines += text[i] == '\n';
+    assert_int_equal(lines, d.n_items[SC_TRAIN]);
+    assert_non_null(strstr(text, "_silence_/"));
+    assert_null(strstr(text, root)); /* relative paths */
+    free(text);
+
+    /* another salt: a different speaker ranking (the splits differ for these 20 speakers) */
+    o = sc_options_default();
+    snprintf(o.split_salt, sizeof o.split_salt, "other");
+    assert_int_equal(sc_load(root, &o, &d2, &e), CH_OK);
+    assert_int_equal(d2.split_used, SC_SPLIT_SALTED);
+    assert_string_equal(d2.split_note, ""); /* asked for, not switched to */
+    int differ = 0;
+    for (int s = 0; s < SC_N_SPLITS; s++)
+        for (int i = 0; i < d.n_items[s]; i++)
+            differ += split_of(&d2, d.items[s][i].path) != s;
+    assert_true(differ > 0);
+    sc_free(&d2);
+
+    /* folder lists: used by auto, ignored by an explicit --split salted */
+    snprintf(path, sizeof path, "%s/validation_list.txt", root);
+    write_text(path, "yes/" "00000000_nohash_0.wav\n");
+    snprintf(path, sizeof path, "%s/yes/00000000_nohash_0.wav", root);
+    write_clip(path);
+    o = sc_options_default();
+    assert_int_equal(sc_load(root, &o, &d2, &e), CH_OK);
+    assert_true(d2.from_lists);
+    assert_int_equal(d2.n_items[SC_VALID], 1);
+    sc_free(&d2);
+    o.split = SC_SPLIT_SALTED;
+    assert_int_equal(sc_load(root, &o, &d2, &e), CH_OK);
+    assert_false(d2.from_lists);
+    assert_true(d2.n_items[SC_VALID] > 1);
+    sc_free(&d2);
+    /* a list option naming a missing file */
+    snprintf(o.valid_list, sizeof o.valid_list, "no_such_list.txt");
+    assert_int_equal(sc_load(root, &o, &d2, &e), CH_ERR_IO);
+    printf("missing list: %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "no_such_list.txt"));
     sc_free(&d);
 }
 
@@ -589,7 +791,8 @@ int main(void)
         cmocka_unit_test(test_sha1),           cmocka_unit_test(test_hash_percentage),
         cmocka_unit_test(test_parse_name),     cmocka_unit_test(test_sc_hash_split),
         cmocka_unit_test(test_sc_lists),       cmocka_unit_test(test_sc_bad_layouts),
-        cmocka_unit_test(test_sc_real),        cmocka_unit_test(test_kaldi_dir),
+        cmocka_unit_test(test_sc_real),        cmocka_unit_test(test_sc_salted_split),
+        cmocka_unit_test(test_kaldi_dir),
         cmocka_unit_test(test_synth_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,24 @@ grep -q "20 labels, .*speaker hash split), 5 noise signals" "$CLI_ERR" \
     || { echo "FAIL: Kaldi dir not read as expected"; cat "$CLI_ERR"; exit 1; }
 echo "ok: Kaldi data dir with utt2label, --noise-dir"
 
+# 3c. --write-split writes the lists of the split used; --valid-list/--test-list reproduce it.
+expect_ok "$KT" --threads 1 --epochs 1 --max-steps 1 --model-opts "$MO" --write-split "$T/split" \
+    "$KWS_DATA" "$T/i.ckpt"
+n1=$(grep -o "[0-9]* train / [0-9]* valid / [0-9]* test clips" "$CLI_ERR")
+for f in training validation testing; do
+    [ -s "$T/split/${f}_list.txt" ] || { echo "FAIL: --write-split: no ${f}_list.txt"; exit 1; }
+done
+expect_ok "$KT" --threads 1 --epochs 1 --max-steps 1 --model-opts "$MO" \
+    --valid-list "$T/split/validation_list.txt" --test-list "$T/split/testing_list.txt" \
+    "$KWS_DATA" "$T/j.ckpt"
+n2=$(grep -o "[0-9]* train / [0-9]* valid / [0-9]* test clips (list files)" "$CLI_ERR")
+[ -n "$n1" ] && [ "$n2" = "$n1 (list files)" ] \
+    || { echo "FAIL: split from the written lists: '$n2', want '$n1 (list files)'"; exit 1; }
+expect_ok "$KT" --threads 1 --epochs 1 --max-steps 1 --model-opts "$MO" --split-salt x \
+    "$KWS_DATA" "$T/k.ckpt"
+grep -q "(salted speaker split)" "$CLI_ERR" || { echo "FAIL: --split-salt not salted"; exit 1; }
+echo "ok: --write-split lists round-trip ($n1), --split-salt"
+
 # 4. Bad input.
 mkdir -p "$T/empty" "$T/nowords/foo" "$T/kd_nolabels"
 cp "$T/kd/wav.scp" "$T/kd/utt2spk" "$T/kd_nolabels/"
@@ -101,6 +119,8 @@ expect_error 1 "corrupt.ckpt: empty" "$KT" $Q --init "$T/corrupt.ckpt" "$KWS_DAT
 expect_error 1 "is a tdnn checkpoint" "$KT" $Q --init "$T/tdnn.ckpt" "$KWS_DATA" "$T/x.ckpt"
 expect_error 1 "feature bins" "$KT" $Q --num-mel-bins 20 --init "$KWS_MODEL" "$KWS_DATA" "$T/x.ckpt"
 expect_error 1 "utt2label" "$KT" $Q "$T/kd_nolabels" "$T/x.ckpt"
+expect_error 1 "nolist.txt" "$KT" $Q --valid-list "$T/nolist.txt" "$KWS_DATA" "$T/x.ckpt"
+expect_error 2 "split" "$KT" $Q --split bogus "$KWS_DATA" "$T/x.ckpt"
 expect_error 1 "no audio files in the noise folder" "$KT" $Q --noise-dir "$T/empty" "$KWS_DATA" "$T/x.ckpt"
 echo "ok: $cli_checks command checks"
 rm -rf "$T"

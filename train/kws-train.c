@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/timer.h"
 #include "infer/kws_stream.h"
+#include "train/dist.h"
 #include "train/kws_data.h"
 #include "train/trainer.h"
 
@@ -84,6 +85,12 @@ static void print_confusion(FILE *f, const trainer_result *r, char *const *label
     }
 }
 
+/* Errors before MPI is up are the same on every rank: printed once (by launcher rank 0). */
+static int report0(ch_status st, const ch_error *err)
+{
+    return dist_env_rank() == 0 ? cli_report(PROG, st, err) : ch_exit_code(st);
+}
+
 static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -105,10 +112,12 @@ int main(int argc, char **argv)
     trainer_options to = trainer_options_default();
     kws_data_options dopt = kws_data_options_default();
     kws_frontend fe = kws_frontend_default();
+    dist_options dop = dist_options_default();
     opt_group groups[] = {
         {"Training", trainer_opts, trainer_n_opts, &to},
         {"Data and augmentation", kws_data_opts, kws_data_n_opts, &dopt},
         {"Features", frontend_opts, OPT_COUNT(frontend_opts), &fe},
+        DIST_GROUP(&dop),
         CLI_COMMON_GROUP(&com),
     };
     opt_parser parser = {
@@ -125,7 +134,7 @@ int main(int argc, char **argv)
     ch_status st = opt_parse(&parser, argc, argv, pos, &n_pos, &help, &err);
     if (st != CH_OK || help) {
         free(pos);
-        return st != CH_OK ? cli_report(PROG, st, &err) : 0;
+        return st != CH_OK ? report0(st, &err) : 0;
     }
     const char *data_dir = pos[0], *model_out = pos[1];
     free(pos);
@@ -133,15 +142,9 @@ int main(int argc, char **argv)
     if ((st = cli_check_device(&com, false, &err)) != CH_OK ||
         (st = trainer_options_check(&to, &err)) != CH_OK ||
         (st = kws_data_options_check(&dopt, &err)) != CH_OK)
-        return cli_report(PROG, st, &err);
+        return report0(st, &err);
     if ((st = feat_options_check(&fe.feat, &err)) != CH_OK)
-        return cli_report(PROG, st, &err);
-    if (to.dist != 0)
-        return cli_report(PROG,
-                          ch_fail(&err, CH_ERR_USAGE,
-                                  "--dist %s needs an MPI world of at least 2 ranks (this run "
-                                  "has 1)", to.dist == 1 ? "async" : "downpour"),
-                          &err);
+        return report0(st, &err);
     /* fail before hours of training if the model cannot be written */
     {
         char dir[4096];
@@ -152,12 +155,18 @@ int main(int argc, char **argv)
         else
             snprintf(dir, sizeof dir, ".");
         if (access(slash && !dir[0] ? "/" : dir, W_OK) != 0)
-            return cli_report(PROG,
-                              ch_fail(&err, CH_ERR_IO, "%s: cannot write there (folder %s)",
-                                      model_out, dir[0] ? dir : "/"),
-                              &err);
+            return report0(ch_fail(&err, CH_ERR_IO, "%s: cannot write there (folder %s)",
+                                   model_out, dir[0] ? dir : "/"),
+                           &err);
     }
-    int threads = cli_threads(&com);
+    /* MPI (when launched under mpirun/srun) before any thread starts; threads per rank =
+     * the node's cores / its ranks unless --threads; only rank 0 prints */
+    dist_ctx *dd = NULL;
+    if ((st = dist_init(&dd, &argc, &argv, &err)) != CH_OK)
+        return dist_finish(NULL, PROG, st, &err, true);
+    if (!dist_is_root(dd))
+        verbosity = 0;
+    int threads = dist_threads(dd, com.threads);
     omp_set_num_threads(threads);
 
     double t0 = timer_now();
@@ -165,13 +174,13 @@ int main(int argc, char **argv)
     st = kws_data_load(&d, data_dir, &dopt, &fe, (uint64_t)com.seed, threads, verbosity, &err);
     if (st != CH_OK) {
         kws_data_free(&d);
-        return cli_report(PROG, st, &err);
+        return dist_finish(dd, PROG, st, &err, true); /* the same files fail on every rank */
     }
     log_msg(verbosity, 1,
             "%s: %d labels, %d train / %d valid / %d test clips (%s), %d noise signals, "
             "%d x %d features, loaded in %.1f s\n",
             data_dir, d.n_labels, d.n[0], d.n[1], d.n[2],
-            d.from_lists ? "list files" : "speaker hash split", d.n_noise, d.T, d.F,
+            d.split_name, d.n_noise, d.T, d.F,
             timer_now() - t0);
 
     adapter ad = {&d, NULL, NULL};
@@ -187,14 +196,28 @@ int main(int argc, char **argv)
         st = kws_loader_create(&ad.l, &d, to.loader_threads, micro, 4, &err);
     trainer_result res;
     memset(&res, 0, sizeof res);
+    dist_summary sum;
+    memset(&sum, 0, sizeof sum);
     if (st == CH_OK) {
         trainer_data td = {&ad, d.n[0], {0, d.n[1], d.n[2]}, d.T, d.F, ad_plan, ad_next, ad_eval};
         trainer_io io = {fe_text, d.labels, d.n_labels, model_out};
-        st = trainer_run(&to, &td, &io, NULL, (uint64_t)com.seed, threads, verbosity, &res,
+        trainer_dist hook = {dist_rank(dd), dist_world(dd), dd, dist_hook_sync_grads,
+                             dist_hook_average_buffers, dd, &dop};
+        st = trainer_run(&to, &td, &io, &hook, (uint64_t)com.seed, threads, verbosity, &res,
                          &err);
     }
     kws_loader_free(ad.l);
-    if (st == CH_OK) {
+    /* collective over every rank, servers included */
+    if (st == CH_OK)
+        st = dist_stats_gather(dd, &sum, &err);
+    if (st == CH_OK && dist_world(dd) > 1) {
+        /* the job's numbers: global samples/s over the slowest rank, means over workers */
+        res.samples_per_s = sum.samples_per_s;
+        res.compute_s = sum.compute_s;
+        res.comm_s = sum.comm_s;
+        res.wait_s = sum.wait_s;
+    }
+    if (st == CH_OK && dist_is_root(dd)) {
         if (res.stopped_early) {
             log_msg(verbosity, 1, "stopped after step %lld (--max-steps)\n",
                     (long long)res.steps);
@@ -210,16 +233,22 @@ int main(int argc, char **argv)
                 "waiting for data %.1f s\n",
                 (long long)res.steps,
                 res.samples_per_s, res.compute_s, res.wait_s);
+        if (dist_world(dd) > 1 && verbosity >= 1)
+            dist_summary_print(&sum, stderr, false);
         if (com.json) {
             printf("{\"samples_per_s\":%.2f,\"epochs\":%d,\"steps\":%lld,"
                    "\"best_valid_accuracy\":%.6f,\"best_epoch\":%d,\"test_accuracy\":%.6f,"
                    "\"params\":%zu,\"flops_per_sample\":%.0f,\"final_train_loss\":%.6f,"
-                   "\"compute_s\":%.3f,\"comm_s\":%.3f,\"wait_s\":%.3f,\"staleness_mean\":0,"
-                   "\"stopped_early\":%s,\"labels\":[",
+                   "\"compute_s\":%.3f,\"comm_s\":%.3f,\"wait_s\":%.3f,\"staleness_mean\":%.4f,"
+                   "\"staleness_max\":%lld,\"bytes_per_step\":%.0f,\"world\":%d,"
+                   "\"stopped_early\":%s,",
                    res.samples_per_s, res.epochs, (long long)res.steps, res.best_valid_accuracy,
                    res.best_epoch + 1, res.test_accuracy, res.params, res.flops_per_sample,
                    res.final_train_loss, res.compute_s, res.comm_s, res.wait_s,
-                   res.stopped_early ? "true" : "false");
+                   sum.staleness_mean, (long long)sum.staleness_max, sum.bytes_per_step,
+                   dist_world(dd), res.stopped_early ? "true" : "false");
+            dist_summary_print(&sum, stdout, true);
+            printf(",\"labels\":[");
             for (int k = 0; k < d.n_labels; k++) {
                 if (k)
                     putchar(',');
@@ -239,5 +268,7 @@ int main(int argc, char **argv)
     free(ad.lengths);
     free(fe_text);
     kws_data_free(&d);
-    return st == CH_OK ? 0 : cli_report(PROG, st, &err);
+    /* errors before dist_setup are every rank's (printed once), later ones this rank's (printed
+     * with its rank, the job aborted) */
+    return dist_finish(dd, PROG, st, &err, res.all_ranks_error);
 }

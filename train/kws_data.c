@@ -49,6 +49,22 @@ const opt_desc kws_data_opts[] = {
                "Validation share of the speaker hash split (folders without list files)"),
     OPT_DOUBLE(kws_data_options, test_percent, "test-percent", 0, 100,
                "Test share of the speaker hash split (folders without list files)"),
+    OPT_CHOICE(kws_data_options, split, "split", "auto|standard|salted",
+               "Split without list files: TF's which_set hash (standard), speakers ranked by a "
+               "salted SHA-1 (salted), or standard unless its training part gets under half "
+               "its share, then salted (auto)"),
+    OPT_STRING(kws_data_options, split_salt, "split-salt",
+               "Salt of the salted speaker split (given with --split auto: salted; default "
+               "chorus)"),
+    OPT_STRING(kws_data_options, valid_list, "valid-list",
+               "Validation list (lines word/clip.wav; FILE, else <data-dir>/FILE) instead of the "
+               "folder's split"),
+    OPT_STRING(kws_data_options, test_list, "test-list",
+               "Testing list (lines word/clip.wav; FILE, else <data-dir>/FILE) instead of the "
+               "folder's split"),
+    OPT_STRING(kws_data_options, write_split, "write-split",
+               "Write training_list.txt / validation_list.txt / testing_list.txt of the split "
+               "used into this folder"),
     OPT_STRING(kws_data_options, noise_dir, "noise-dir",
                "Noise files for mixing (\"\" = the folder's _background_noise_, else its _silence_ clips)"),
     AUGF(noise_prob, "noise-prob", 0, 1, "Probability of mixing noise into a training example"),
@@ -300,11 +316,26 @@ static ch_status load_sc(kws_data *d, const char *dir, int threads, int verbosit
     so.task = d->o.classes;
     so.validation_percentage = d->o.valid_percent;
     so.testing_percentage = d->o.test_percent;
+    so.split = d->o.split;
+    memcpy(so.split_salt, d->o.split_salt, sizeof so.split_salt);
+    memcpy(so.valid_list, d->o.valid_list, sizeof so.valid_list);
+    memcpy(so.test_list, d->o.test_list, sizeof so.test_list);
     sc_dataset ds;
     memset(&ds, 0, sizeof ds);
     CH_TRY(sc_load(dir, &so, &ds, err));
+    if (ds.split_note[0])
+        log_msg(verbosity, 1, "%s\n", ds.split_note);
     ch_status st = copy_labels(d, ds.labels, ds.n_labels, err);
     d->from_lists = ds.from_lists;
+    snprintf(d->split_name, sizeof d->split_name, "%s",
+             ds.from_lists                           ? "list files"
+             : ds.split_used == SC_SPLIT_SALTED ? "salted speaker split"
+                                                     : "standard hash split");
+    if (st == CH_OK && d->o.write_split[0]) {
+        st = sc_write_split(&ds, d->o.write_split, err);
+        if (st == CH_OK)
+            log_msg(verbosity, 1, "%s: wrote the split's lists\n", d->o.write_split);
+    }
     for (int s = 0; s < 3; s++)
         d->n[s] = ds.n_items[s];
     if (st == CH_OK && d->n[KWS_TRAIN] == 0)
@@ -430,6 +461,8 @@ ch_status kws_data_load(kws_data *d, const char *dir, const kws_data_options *o,
     snprintf(scp, sizeof scp, "%s/wav.scp", dir);
     ch_status st = access(scp, F_OK) == 0 ? load_kaldi(d, dir, threads, verbosity, err)
                                           : load_sc(d, dir, threads, verbosity, err);
+    if (!d->split_name[0])
+        snprintf(d->split_name, sizeof d->split_name, "speaker hash split");
     if (st == CH_OK && o->noise_dir[0])
         st = load_noise_dir(d, o->noise_dir, err);
     /* no _background_noise_ folder: the training _silence_ clips are background noise too */

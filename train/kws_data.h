@@ -30,13 +30,21 @@ typedef struct {
     int classes;              /* SC_TASK_12 | SC_TASK_ALL ("12|all") */
     double valid_percent;     /* hash split when the folder has no list files */
     double test_percent;
+    /* Speech Commands folders only (data/speech_commands.h): split mode, salt, explicit lists,
+     * and where to write the lists of the split actually used ("" = nowhere) */
+    int split;                /* sc_split_mode ("auto|standard|salted") */
+    char split_salt[64];
+    char valid_list[4096];
+    char test_list[4096];
+    char write_split[4096];
     char noise_dir[4096];     /* extra/alternative noise files ("" = _background_noise_) */
     bool spec_augment;        /* apply the SpecAugment masks below */
     augment_options aug;      /* waveform + mask parameters */
 } kws_data_options;
 
 kws_data_options kws_data_options_default(void);
-/* --classes --valid-percent --test-percent --noise-dir --noise-prob --snr-min --snr-max
+/* --classes --valid-percent --test-percent --split --split-salt --valid-list --test-list
+ * --write-split --noise-dir --noise-prob --snr-min --snr-max
  * --shift-ms --speed-min --speed-max --gain-min --gain-max --spec-augment --freq-masks ... */
 extern const opt_desc kws_data_opts[];
 extern const size_t kws_data_n_opts;
@@ -61,6 +69,7 @@ typedef struct {
     kws_data_options o;
     uint64_t seed;
     bool from_lists;
+    char split_name[32];      /* "list files", "standard hash split", "salted speaker split" */
 } kws_data;
 
 /* Loads dir (a Speech Commands folder, or a Kaldi dir when it holds wav.scp) with frontend fe,

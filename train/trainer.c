@@ -30,9 +30,6 @@ trainer_options trainer_options_default(void)
     o.warmup_epochs = 1;
     o.label_smoothing = 0.1;
     o.clip_norm = 5;
-    o.ps = 1;
-    o.n_fetch = 1;
-    o.n_push = 1;
     o.loader_threads = 1;
     return o;
 }
@@ -67,13 +64,6 @@ const opt_desc trainer_opts[] = {
     OPT_STRING(trainer_options, freeze, "freeze", "Parameter groups not to train, comma-separated"),
     OPT_STRING(trainer_options, lr_scale, "lr-scale",
                "Per-group learning-rate factors, \"group=x,...\""),
-    OPT_CHOICE(trainer_options, dist, "dist", "sync|async|downpour",
-               "Distributed mode (async/downpour need an MPI world of 2+ ranks)"),
-    OPT_INT(trainer_options, ps, "ps", 1, 4096, "Parameter-server ranks (async, downpour)"),
-    OPT_INT(trainer_options, n_fetch, "n-fetch", 1, 1000000, "Downpour: fetch every N steps"),
-    OPT_INT(trainer_options, n_push, "n-push", 1, 1000000, "Downpour: push every N steps"),
-    OPT_INT(trainer_options, workers_per_node, "workers-per-node", 0, 4096,
-            "Ranks per node (checks the thread split; 0 = not given)"),
     OPT_INT64(trainer_options, max_steps, "max-steps", 0, 9e18,
               "Stop after this many steps in total, as if killed (0 = no limit)"),
     OPT_INT(trainer_options, loader_threads, "loader-threads", 1, 256,
@@ -334,15 +324,20 @@ static void remove_step(const char *dir, int64_t step)
     unlink(p);
 }
 
-/* Accuracy over split s; confusion (K, K) filled when not NULL. */
+/* Accuracy over split s; confusion (K, K) filled when not NULL. With D (sync), this rank
+ * evaluates its shard [rank*n/world, (rank+1)*n/world) and the counts are summed over the
+ * workers, so every rank returns the same accuracy and confusion. */
 static double evaluate(nn_model *m, nn_ctx *ctx, const trainer_data *data, int split, int bs,
-                       float *logits, int K, int *confusion, ch_error *err, ch_status *st)
+                       float *logits, int K, int *confusion, dist_ctx *D, int rank, int world,
+                       ch_error *err, ch_status *st)
 {
-    int n = data->n_eval[split], correct = 0;
+    int n = data->n_eval[split], correct = 0, lo = 0, hi = n;
+    if (D)
+        trainer_shard(n, rank, world, &lo, &hi);
     if (confusion)
         memset(confusion, 0, sizeof(int) * (size_t)K * K);
-    for (int s = 0; s < n; s += bs) {
-        int nb = n - s < bs ? n - s : bs;
+    for (int s = lo; s < hi; s += bs) {
+        int nb = hi - s < bs ? hi - s : bs;
         trainer_batch b;
         data->eval_batch(data->ctx, split, s, nb, &b);
         if ((*st = m->ops->reserve(m, ctx, b.N, b.T, err)) != CH_OK)
@@ -361,7 +356,39 @@ static double evaluate(nn_model *m, nn_ctx *ctx, const trainer_data *data, int s
         }
     }
     *st = CH_OK;
+    if (D) {
+        /* counts are exact in doubles (< 2^53) */
+        size_t nv = 1 + (confusion ? (size_t)K * K : 0);
+        double *v = malloc(sizeof(double) * nv);
+        if (!v) {
+            *st = ch_fail(err, CH_ERR_NOMEM, "trainer: out of memory");
+            return 0;
+        }
+        v[0] = correct;
+        for (size_t k = 1; k < nv; k++)
+            v[k] = confusion[k - 1];
+        *st = dist_sum_metrics(D, v, (int)nv, err);
+        correct = (int)v[0];
+        for (size_t k = 1; k < nv && *st == CH_OK; k++)
+            confusion[k - 1] = (int)v[k];
+        free(v);
+        if (*st != CH_OK)
+            return 0;
+    }
     return n ? (double)correct / n : 0;
+}
+
+/* async/downpour: what the servers would do with a frozen group or an --lr-scale factor,
+ * done to the gradient before the push (exact for plain SGD, approximate with momentum or
+ * Adagrad). */
+static void ps_grad_ranges(float *grad, const optim_range *r, int n_ranges)
+{
+    for (int g = 0; g < n_ranges; g++) {
+        float f = r[g].frozen ? 0.0f : r[g].lr_scale;
+        if (f != 1.0f)
+            for (size_t i = 0; i < r[g].count; i++)
+                grad[r[g].offset + i] *= f;
+    }
 }
 
 /* ---- the loop ---- */
@@ -373,12 +400,14 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     memset(res, 0, sizeof *res);
     res->test_accuracy = -1;
     res->best_epoch = -1;
+    /* up to dist_setup every rank fails (or not) the same way, before communicating */
+    res->all_ranks_error = true;
     CH_TRY(trainer_options_check(o, err));
+    dist_ctx *D = dist ? dist->d : NULL;
+    const dist_options dopt_default = dist_options_default();
+    const dist_options *dopt = dist && dist->opt ? dist->opt : &dopt_default;
+    const bool ps = D && dopt->mode != DIST_SYNC;
     int rank = dist ? dist->rank : 0, world = dist ? dist->world : 1;
-    if (o->dist != 0 && world < 2)
-        return ch_fail(err, CH_ERR_USAGE,
-                       "--dist %s needs an MPI world of at least 2 ranks (this run has %d)",
-                       o->dist == 1 ? "async" : "downpour", world);
     const int K = io->n_labels, T = data->T, F = data->F;
     char ckdir[4096 + 16];
     if (o->checkpoint_dir[0])
@@ -394,8 +423,19 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
         st = init_from(&m, o, io, F, &init, verbosity, err);
     else
         st = nn_model_create(&m, o->model, o->model_opts, F, K, &init, err);
+    if (st == CH_OK && D && (st = dist_setup(D, dopt, m->p->n, err)) != CH_OK)
+        nn_model_free(m);
     if (st != CH_OK)
         return st;
+    res->all_ranks_error = false;
+    /* roles: a server only serves; the shard coordinates of a global batch (sync: this rank of
+     * world; PS: the whole mini-batch) and this worker's slice of each epoch (PS: worker wi of
+     * nw takes [base, base + n_ep) of the epoch's permutation; otherwise all of it) */
+    const bool server = ps && dist_is_server(D);
+    const int srank = ps ? 0 : rank, sworld = ps ? 1 : world;
+    const int wi = ps && !server ? dist_worker_index(D) : 0, nw = ps ? dist_n_workers(D) : 1;
+    const bool evaluator = !ps || rank == 0; /* PS: only worker 0 evaluates */
+    dist_ctx *const ED = D && !ps ? D : NULL; /* sync: sharded evaluation, summed */
 
     nn_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -408,8 +448,8 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     optim_state opt;
     memset(&opt, 0, sizeof opt);
     int micro_max = (o->batch + o->grad_accum - 1) / o->grad_accum;
-    micro_max = (micro_max + world - 1) / world + 1;
-    float *logits = NULL, *dlogits = NULL, *best_p = NULL, *best_b = NULL;
+    micro_max = (micro_max + sworld - 1) / sworld + 1;
+    float *logits = NULL, *dlogits = NULL, *best_p = NULL, *best_b = NULL, *acc_g = NULL;
     int *idx = NULL, *sizes = NULL, *perm = NULL;
     size_t np = m->p->n;
     st = make_ranges(o, m->p, &ranges, &n_ranges, err);
@@ -418,22 +458,25 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     int eval_bs = o->batch > micro_max ? o->batch : micro_max;
     int NB = eval_bs > micro_max ? eval_bs : micro_max;
     const int n_train = data->n_train;
-    const int spe = (n_train + o->batch - 1) / o->batch; /* steps per epoch */
+    const int base = (int)((long long)wi * n_train / nw);
+    const int n_ep = (int)((long long)(wi + 1) * n_train / nw) - base;
+    const int spe = (n_ep + o->batch - 1) / o->batch; /* steps per epoch (of this worker) */
     if (st == CH_OK) {
         logits = malloc(sizeof(float) * (size_t)NB * K);
         dlogits = malloc(sizeof(float) * (size_t)NB * K);
         best_p = malloc(sizeof(float) * np);
         best_b = malloc(sizeof(float) * (m->n_buffers + 1));
+        acc_g = malloc(sizeof(float) * np);
         perm = malloc(sizeof(int) * (size_t)n_train);
         idx = malloc(sizeof(int) * (size_t)n_train);
         sizes = malloc(sizeof(int) * ((size_t)spe * o->grad_accum + 1));
         res->confusion = calloc((size_t)K * K, sizeof(int));
-        if (!logits || !dlogits || !best_p || !best_b || !perm || !idx || !sizes ||
+        if (!logits || !dlogits || !best_p || !best_b || !acc_g || !perm || !idx || !sizes ||
             !res->confusion)
             st = ch_fail(err, CH_ERR_NOMEM, "trainer: out of memory");
     }
     /* size the arena once for the largest batches, before the clock starts */
-    if (st == CH_OK)
+    if (st == CH_OK && !server)
         st = m->ops->reserve(m, &ctx, NB, T, err);
 
     const int64_t total_steps = (int64_t)spe * o->epochs;
@@ -494,6 +537,22 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
             }
         }
     }
+    /* only rank 0's checkpoint carries the partial epoch-loss sum (the sum over ranks) */
+    if (rank != 0) {
+        ex.loss_sum = 0;
+        ex.loss_n = 0;
+    }
+    /* every rank starts from rank 0's state (identical already when seeded alike: a guard) */
+    if (st == CH_OK && D)
+        st = dist_broadcast(D, m->p->data, np, 0, err);
+    if (st == CH_OK && D && m->n_buffers)
+        st = dist_broadcast(D, m->buffers, m->n_buffers, 0, err);
+    if (st == CH_OK && server) {
+        res->server = true;
+        st = dist_ps_serve(D, m->p->data, np, err);
+    } else if (st == CH_OK && ps) {
+        st = dist_ps_fetch(D, m->p->data, err);
+    }
     res->params = np;
     res->flops_per_sample = m->ops->flops_per_sample ? m->ops->flops_per_sample(m, T) : 0;
 
@@ -501,7 +560,8 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     long samples = 0;
     int epoch = start_epoch;
     double last_loss = 0;
-    for (; st == CH_OK && epoch < o->epochs; epoch++) {
+    bool ps_finished = false;
+    for (; st == CH_OK && !server && epoch < o->epochs; epoch++) {
         int pos0 = epoch == start_epoch ? start_pos : 0;
         if (epoch != start_epoch || pos0 == 0) {
             ex.loss_sum = 0;
@@ -516,9 +576,10 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
         int n_mb = 0;
         long n_idx = 0;
         for (int s = pos0; s < spe; s++) {
-            int g0 = s * o->batch, ng = n_train - g0 < o->batch ? n_train - g0 : o->batch;
+            int g0 = base + s * o->batch;
+            int ng = base + n_ep - g0 < o->batch ? base + n_ep - g0 : o->batch;
             int lo, hi;
-            trainer_shard(ng, rank, world, &lo, &hi);
+            trainer_shard(ng, srank, sworld, &lo, &hi);
             for (int a = 0; a < o->grad_accum; a++) {
                 int alo, ahi;
                 trainer_shard(hi - lo, a, o->grad_accum, &alo, &ahi);
@@ -534,15 +595,17 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
         progress pb;
         char label[64];
         snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o->epochs);
-        progress_init(&pb, label, "ex", (long)n_train, verbosity >= 1 && rank == 0);
+        progress_init(&pb, label, "ex", (long)n_ep, verbosity >= 1 && rank == 0);
         double t_ep = timer_now();
         long ep_samples = 0;
         for (int s = pos0; st == CH_OK && s < spe; s++) {
             double t0 = timer_now(), wait = 0, comm = 0;
-            int g0 = s * o->batch, ng = n_train - g0 < o->batch ? n_train - g0 : o->batch;
+            int g0 = base + s * o->batch;
+            int ng = base + n_ep - g0 < o->batch ? base + n_ep - g0 : o->batch;
             int lo, hi;
-            trainer_shard(ng, rank, world, &lo, &hi);
+            trainer_shard(ng, srank, sworld, &lo, &hi);
             params_zero_grad(m->p);
+            int mb_done = 0;
             for (int a = 0; a < o->grad_accum && st == CH_OK; a++) {
                 int alo, ahi;
                 trainer_shard(hi - lo, a, o->grad_accum, &alo, &ahi);
@@ -556,7 +619,10 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                 if ((st = m->ops->reserve(m, &ctx, b.N, b.T, err)) != CH_OK)
                     break;
                 rng dr;
-                rng_seed(&dr, seed ^ 0x64726f70ull, (uint64_t)step * 4096u + (uint64_t)a);
+                /* the micro-batch's place in the global step (rank-major, as the shards are),
+                 * so N ranks draw the masks one rank with N-step accumulation draws */
+                rng_seed(&dr, seed ^ 0x64726f70ull,
+                         (uint64_t)step * 4096u + (uint64_t)srank * o->grad_accum + (uint64_t)a);
                 nn_input in = {b.N, b.T, b.F, b.x, b.lengths};
                 m->ops->forward(m, &ctx, &in, 1, &dr, logits);
                 softmax_ce_dims cd = {b.N, K, (float)o->label_smoothing};
@@ -565,35 +631,66 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                 float scale = (float)b.N / (float)ng;
                 for (size_t k = 0; k < (size_t)b.N * K; k++)
                     dlogits[k] *= scale;
+                /* each micro-batch's gradient is computed from zero and then added (one float
+                 * addition per element, like the all-reduce's), so 1 rank accumulating N
+                 * micro-batches sums exactly as N ranks do (bit-identical for N = 2) */
+                if (mb_done > 0) {
+                    memcpy(acc_g, m->p->grad, sizeof(float) * np);
+                    params_zero_grad(m->p);
+                }
                 m->ops->backward(m, &ctx, dlogits);
+                if (mb_done > 0)
+                    for (size_t k = 0; k < np; k++)
+                        m->p->grad[k] += acc_g[k];
+                mb_done++;
                 ex.loss_sum += loss * b.N;
                 ex.loss_n += b.N;
                 ep_samples += b.N;
+                if (D)
+                    dist_add_samples(D, b.N);
             }
             if (st != CH_OK)
                 break;
             /* DISTRIBUTED HOOK: sum the gradients of all ranks before clipping and stepping */
-            if (dist && dist->sync_grads &&
+            if (!ps && dist && dist->sync_grads &&
                 (st = dist->sync_grads(dist->ctx, m->p->grad, np, &comm, err)) != CH_OK)
                 break;
             if (o->clip_norm > 0)
                 optim_clip_grad_norm(m->p->grad, ranges, n_ranges, o->clip_norm);
             double lr = lr_warmup_cosine(o->lr, o->lr * o->min_lr_ratio, warmup_steps,
                                          total_steps, step);
-            optim_step(m->p->data, &opt, m->p->grad, ranges, n_ranges, &oo, lr);
+            if (ps) {
+                /* the servers update; the new parameters come back with the fetches */
+                ps_grad_ranges(m->p->grad, ranges, n_ranges);
+                double tc = timer_now();
+                st = dist_worker_step(D, step, m->p->data, m->p->grad, lr, err);
+                comm += timer_now() - tc;
+                if (st != CH_OK)
+                    break;
+            } else {
+                optim_step(m->p->data, &opt, m->p->grad, ranges, n_ranges, &oo, lr);
+            }
             step++;
             double dt = timer_now() - t0;
             res->wait_s += wait;
             res->comm_s += comm;
             res->compute_s += dt - wait - comm;
             t_train += dt;
-            progress_update(&pb, (long)(s + 1) * o->batch > n_train ? n_train
-                                                                     : (long)(s + 1) * o->batch);
+            progress_update(&pb, (long)(s + 1) * o->batch > n_ep ? n_ep : (long)(s + 1) * o->batch);
             bool ck_now = o->checkpoint_every > 0 && step % o->checkpoint_every == 0;
             /* DISTRIBUTED HOOK: every rank's BN running stats -> their mean, before saving */
-            if (ck_now && dist && dist->average_buffers && m->n_buffers &&
+            if (ck_now && !ps && dist && dist->average_buffers && m->n_buffers &&
                 (st = dist->average_buffers(dist->ctx, m->buffers, m->n_buffers, err)) != CH_OK)
                 break;
+            /* sync: the checkpoint's partial epoch loss is the sum over ranks */
+            trainer_extra ck_ex = ex;
+            if (ck_now && ED) {
+                double v[2] = {ex.loss_sum, (double)ex.loss_n};
+                if ((st = dist_sum_metrics(ED, v, 2, err)) != CH_OK)
+                    break;
+                ck_ex.loss_sum = v[0];
+                ck_ex.loss_n = (long)v[1];
+            }
             if (ck_now && rank == 0) {
                 char path[4400];
                 st = dir_create(ckdir, err);
@@ -616,7 +713,7 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                 if (st == CH_OK)
                     st = ckpt_state_write(path, &cs, err);
                 if (st == CH_OK)
-                    st = write_extra(path, &ex, err);
+                    st = write_extra(path, &ck_ex, err);
                 if (st == CH_OK)
                     st = ckpt_mark_done(ckdir, step, err);
                 if (st == CH_OK && step > 2 * o->checkpoint_every)
@@ -631,12 +728,26 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
         samples += ep_samples;
         if (st != CH_OK || res->stopped_early)
             break;
-        last_loss = ex.loss_n ? ex.loss_sum / ex.loss_n : 0;
-        if (dist && dist->average_buffers && m->n_buffers &&
+        double ep_loss[2] = {ex.loss_sum, (double)ex.loss_n};
+        if (ED && (st = dist_sum_metrics(ED, ep_loss, 2, err)) != CH_OK)
+            break;
+        last_loss = ep_loss[1] > 0 ? ep_loss[0] / ep_loss[1] : 0;
+        if (!ps && dist && dist->average_buffers && m->n_buffers &&
             (st = dist->average_buffers(dist->ctx, m->buffers, m->n_buffers, err)) != CH_OK)
             break;
+        if (ps && epoch == o->epochs - 1) {
+            /* the last epoch is judged on the servers' final parameters */
+            double lr_last = lr_warmup_cosine(o->lr, o->lr * o->min_lr_ratio, warmup_steps,
+                                              total_steps, step > 0 ? step - 1 : 0);
+            ps_finished = true;
+            if ((st = dist_ps_done(D, lr_last, m->p->data, err)) != CH_OK)
+                break;
+        }
+        if (!evaluator)
+            continue;
         ch_status es = CH_OK;
-        double acc = evaluate(m, &ctx, data, 1, eval_bs, logits, K, NULL, err, &es);
+        double acc = evaluate(m, &ctx, data, 1, eval_bs, logits, K, NULL, ED, rank, world, err,
+                              &es);
         if ((st = es) != CH_OK)
             break;
         bool better = acc > ex.best_acc;
@@ -659,19 +770,27 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                     epoch + 1, o->epochs, last_loss, 100 * acc, better ? " (best)" : "",
                     lr_now, ep_dt > 0 ? ep_samples / ep_dt : 0);
     }
+    /* PS workers end together: the servers wait for every worker's done */
+    if (st == CH_OK && ps && !server && !ps_finished) {
+        double lr_last = lr_warmup_cosine(o->lr, o->lr * o->min_lr_ratio, warmup_steps,
+                                          total_steps, step > 0 ? step - 1 : 0);
+        st = dist_ps_done(D, lr_last, m->p->data, err);
+    }
     res->epochs = epoch < o->epochs ? epoch : o->epochs;
     res->steps = step;
     res->best_valid_accuracy = ex.best_acc < 0 ? 0 : ex.best_acc;
     res->best_epoch = ex.best_epoch;
     res->final_train_loss = last_loss;
     res->samples_per_s = t_train > 0 ? samples / t_train : 0;
-    if (st == CH_OK && !res->stopped_early && ex.best_epoch >= 0 && data->n_eval[2] > 0) {
+    if (st == CH_OK && !server && evaluator && !res->stopped_early && ex.best_epoch >= 0 &&
+        data->n_eval[2] > 0) {
         memcpy(m->p->data, best_p, sizeof(float) * np);
         if (m->n_buffers)
             memcpy(m->buffers, best_b, sizeof(float) * m->n_buffers);
         ch_status es = CH_OK;
         res->test_accuracy =
-            evaluate(m, &ctx, data, 2, eval_bs, logits, K, res->confusion, err, &es);
+            evaluate(m, &ctx, data, 2, eval_bs, logits, K, res->confusion, ED, rank, world, err,
+                     &es);
         res->n_test = data->n_eval[2];
         st = es;
     }
@@ -679,6 +798,7 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     free(dlogits);
     free(best_p);
     free(best_b);
+    free(acc_g);
     free(perm);
     free(idx);
     free(sizes);

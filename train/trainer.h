@@ -19,13 +19,31 @@
  * train-loss sums) and then DONE_<step>; the two newest are kept. --resume continues from the
  * newest complete one.
  *
- * DISTRIBUTED HOOK: trainer_dist is where train/dist* plugs in. Each rank takes its shard of
- * every global batch (trainer_shard), runs forward/backward on it with the loss scaled by
- * n_shard / n_global, then calls dist->sync_grads, which must leave the SUM over ranks in
- * grad (an all-reduce) before clipping and the optimizer step, which every rank then applies
- * identically; dist->average_buffers (optional) averages the batch-norm running statistics
- * over ranks before every evaluation and checkpoint. With dist == NULL (one process) the shard
- * is the whole batch and both calls are skipped. Only rank 0 writes files; every rank evaluates.
+ * DISTRIBUTED: trainer_dist is where train/dist* plugs in (options: dist.h's DIST_GROUP; the
+ * caller has run dist_init, the trainer calls dist_setup once the model's size is known).
+ * Initial parameters and BN buffers (after --init / --resume) are broadcast from rank 0.
+ * --dist sync: each rank takes its shard of every global batch (trainer_shard), runs
+ * forward/backward on it with the loss scaled by n_shard / n_global (then split into the
+ * --grad-accum micro-batches), then dist->sync_grads leaves the SUM over ranks in grad (an
+ * all-reduce) before clipping and the optimizer step, which every rank then applies
+ * identically; dist->average_buffers averages the batch-norm running statistics over ranks
+ * before every evaluation and checkpoint. Evaluation is sharded the same way and the correct
+ * counts (and the test confusion) are summed, so every rank knows the same accuracy; the epoch
+ * loss is summed over ranks too. The loader of each rank only builds its own shard's examples.
+ * --dist async / downpour: the server ranks only run dist_ps_serve. An "epoch" is one pass of
+ * all workers together over the epoch's permutation: worker w of n takes the contiguous slice
+ * [w*N/n, (w+1)*N/n) of it, in mini-batches of --batch (per worker), --grad-accum as usual;
+ * the lr schedule counts the worker's own steps. Instead of the local AdamW step the gradient
+ * (clipped, frozen groups zeroed, --lr-scale applied to it) goes to dist_worker_step with the
+ * schedule's lr; the server applies --ps-optim (AdamW's --weight-decay is not used). BN running
+ * stats stay local to each worker. Only rank 0 (worker 0) evaluates, with its current
+ * parameters, after each epoch; the last epoch is evaluated after dist_ps_done with the final
+ * parameters of the servers. The epoch loss printed is worker 0's.
+ * Checkpoints: only rank 0 writes (model, its .state.0 and .trainer; DONE last). In sync every
+ * rank's state is identical, so --resume makes every rank read that one. In async/downpour the
+ * checkpoint holds worker 0's current parameters; the servers' optimizer state (momentum,
+ * Adagrad accumulators) is not saved and restarts on --resume.
+ * With dist == NULL (one process) the shard is the whole batch and nothing is communicated.
  */
 #ifndef CHORUS_TRAINER_H
 #define CHORUS_TRAINER_H
@@ -36,6 +54,7 @@
 #include "common/options.h"
 #include "common/status.h"
 #include "models/model.h"
+#include "train/dist.h"
 
 typedef struct {
     char model[32];        /* kind */
@@ -55,10 +74,6 @@ typedef struct {
     char init[4096];       /* checkpoint to start from */
     char freeze[1024];     /* comma-separated param groups */
     char lr_scale[1024];   /* "group=x,..." */
-    int dist;              /* 0 sync, 1 async, 2 downpour (only sync without MPI) */
-    int ps;
-    int n_fetch, n_push;
-    int workers_per_node;
     int64_t max_steps;     /* stop after this many steps in total (0 = no limit): tests */
     int loader_threads;
 } trainer_options;
@@ -109,6 +124,11 @@ typedef struct {
     /* Replaces the BN running statistics by their mean over ranks (before every evaluation
      * and checkpoint); NULL = nothing to do. */
     ch_status (*average_buffers)(void *ctx, float *buffers, size_t n, ch_error *err);
+    /* The dist layer (train/dist.h) after dist_init, and its options: the trainer calls
+     * dist_setup with the model's size, broadcasts the initial state, shards evaluation and
+     * runs the async/downpour roles. NULL: only the two hooks above are used (sync). */
+    dist_ctx *d;
+    const dist_options *opt;
 } trainer_dist;
 
 /* This rank's examples [*lo, *hi) = [rank*n/world, (rank+1)*n/world) of a global batch of n
@@ -130,6 +150,9 @@ typedef struct {
     size_t params;
     double flops_per_sample;
     bool stopped_early;     /* --max-steps reached */
+    bool server;            /* this rank was a parameter server (no training, no result) */
+    bool all_ranks_error;   /* the error (if any) happened the same way on every rank, before
+                             * any communication: report it once (dist_finish(.., true)) */
 } trainer_result;
 
 /* Runs training. threads: OpenMP threads for the model (the caller has set them). verbosity as

@@ -564,9 +564,12 @@ def run(args, model_kw):
                             weight_decay=args.weight_decay)
     ds = TrainSet(waves, train_labels, noise, fe, args, args.seed)
     sampler = EpochBatches(len(ds), args.batch, args.seed)
+    # the batch sampler runs in this process (workers only build examples from the keys), so
+    # setting sampler.epoch reaches persistent workers; one worker = kws-train's one loader
+    # thread, prefetching while the model trains
     loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler,
                                          num_workers=args.loader_workers,
-                                         persistent_workers=False)
+                                         persistent_workers=args.loader_workers > 0)
     spe = len(sampler)
     total_steps, warmup = spe * args.epochs, int(round(args.warmup_epochs * spe))
     step, t_train, n_seen = 0, 0.0, 0
