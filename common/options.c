@@ -248,19 +248,26 @@ static ch_status apply_config(const opt_group *groups, size_t n_groups, const ch
     return st;
 }
 
+bool opt_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
 ch_status opt_parse(const opt_parser *p, int argc, char **argv, char **pos, int *n_pos,
                     bool *help_shown, ch_error *err)
 {
     *n_pos = 0;
     *help_shown = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            opt_print_help(p, stdout);
-            *help_shown = true;
-            return CH_OK;
-        }
+    if (opt_wants_help(argc, argv)) {
+        opt_print_help(p, stdout);
+        *help_shown = true;
+        return CH_OK;
     }
     /* --config first, so the command line overrides it. */
     for (int i = 1; i < argc; i++) {

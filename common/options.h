@@ -78,6 +78,10 @@ typedef struct {
     int min_pos, max_pos;  /* allowed number of positional arguments (max < 0: unbounded) */
 } opt_parser;
 
+/* true if argv asks for --help/-h (before any "--"): what makes opt_parse print the help. A
+ * command launched on many ranks checks it first so that only one rank prints. */
+bool opt_wants_help(int argc, char **argv);
+
 /* Parses argv. On success fills the groups' targets, stores pointers to the positional
  * arguments (into argv; no copies) in pos[0..*n_pos) — pos must have room for argc entries —
  * and returns CH_OK. With --help/-h it prints the help to stdout, sets *help_shown and returns

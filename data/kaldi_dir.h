@@ -1,8 +1,8 @@
 /* kaldi_dir.h — reader for a Kaldi data directory (DESIGN.md §4):
  *
- *   wav.scp     "<utt> <path>"            required; a value ending in '|' (a command pipe)
- *                                         is rejected (CH_ERR_UNSUPPORTED, "pipes not
- *                                         supported"): run the pipe once into files instead
+ *   wav.scp     "<utt> <path>"            required; a value ending in '|' is a command
+ *                                         pipe, run by audio_read (frontend/audio.h) as
+ *                                         feat-extract does; check_files does not stat it
  *   utt2spk     "<utt> <spk>"             required; the same utterances as wav.scp
  *   spk2utt     "<spk> <utt> <utt> ..."   optional; derived when missing, checked when present
  *   utt2label   "<utt> <label>"           optional KWS labels (or `text`: "<utt> <words...>",
@@ -43,7 +43,8 @@ typedef struct {
 } kd_dir;
 
 /* Reads and validates dir. check_files: also require every wav.scp path to exist (paths are
- * tried as written, then relative to dir). Free with kd_free (also after an error). */
+ * tried as written, then relative to dir; command pipes are kept as written, unchecked).
+ * Free with kd_free (also after an error). */
 ch_status kd_load(const char *dir, bool check_files, kd_dir *out, ch_error *err);
 void kd_free(kd_dir *d);
 

@@ -18,6 +18,7 @@
 #include "common/sha1.h"
 #include "data/kaldi_dir.h"
 #include "data/speech_commands.h"
+#include "frontend/audio.h"
 
 /* ---- a growable list of found utterances, before grouping ---- */
 
@@ -350,7 +351,8 @@ static ch_status scan_kaldi(const char *dir, raw_list *l, ch_error *err)
         const kd_utt *u = &d.utts[i];
         /* paths are tried as written, then relative to the data dir (as kd_load checks) */
         char *path = NULL;
-        if (u->path[0] != '/' && !is_file(u->path))
+        bool pipe = audio_is_command(u->path); /* audio_read runs it: kept as written */
+        if (!pipe && u->path[0] != '/' && !is_file(u->path))
             path = join3(dir, "/", u->path);
         else
             path = dupstr(u->path);
@@ -358,13 +360,13 @@ static ch_status scan_kaldi(const char *dir, raw_list *l, ch_error *err)
             st = ch_fail(err, CH_ERR_NOMEM, "speaker set: out of memory");
             break;
         }
-        st = check_readable(path, err);
+        st = pipe ? CH_OK : check_readable(path, err);
         if (st != CH_OK) {
             free(path);
             break;
         }
         /* absolute, so a data dir written from the set works from any folder */
-        char *abs = path[0] == '/' ? NULL : realpath(path, NULL);
+        char *abs = pipe || path[0] == '/' ? NULL : realpath(path, NULL);
         if (abs) {
             free(path);
             path = abs;

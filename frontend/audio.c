@@ -184,6 +184,11 @@ static int is_command(const char *spec)
     return n > 1 && spec[n - 1] == '|';
 }
 
+bool audio_is_command(const char *spec)
+{
+    return is_command(spec) != 0;
+}
+
 /* Runs the command part of spec (before the final '|') with the shell and keeps its stdout. */
 static ch_status run_command(const char *spec, mem_io *m, ch_error *err)
 {

@@ -47,6 +47,10 @@ typedef struct {
  * channel >= the file's channel count; CH_ERR_USAGE a negative target rate. */
 ch_status audio_read(const char *path, const audio_options *o, audio_buf *out, ch_error *err);
 
+/* true if spec is a command audio_read runs ("sox a.flac -t wav - |": its last non-blank
+ * character is '|'), so there is no file to stat or to resolve against a folder. */
+bool audio_is_command(const char *spec);
+
 /* Reads raw little-endian signed 16-bit mono PCM at rate_hz from an open stream (stdin for
  * "-"), up to max_samples (or to EOF when max_samples < 0). name is used in messages.
  * CH_ERR_FORMAT for an odd byte count (a torn sample) or no bytes at all. */

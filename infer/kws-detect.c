@@ -50,8 +50,7 @@ typedef struct {
     float refractory_s;
     char eval[4096];
     int eval_split;       /* 0 all, 1 train, 2 valid, 3 test */
-    double valid_percent; /* the folder's hash split (as kws-train's) */
-    double test_percent;
+    sc_options sc;        /* --eval's split: the same options, names and defaults as kws-train's */
     char eval_stream[4096];
     char det_csv[4096];
     char det_svg[4096];
@@ -77,10 +76,22 @@ static const opt_desc detect_opts[] = {
     OPT_STRING(detect_options, eval, "eval", "Evaluate on this Speech Commands folder"),
     OPT_CHOICE(detect_options, eval_split, "eval-split", "all|train|valid|test",
                "--eval: which split of the folder"),
-    OPT_DOUBLE(detect_options, valid_percent, "valid-percent", 0, 100,
+    /* the split options of kws-train (train/kws_data.c), stored straight into sc_options so
+     * the folder splits exactly as it did for training */
+    OPT_DOUBLE(detect_options, sc.validation_percentage, "valid-percent", 0, 100,
                "--eval: validation share of the speaker hash split (folders without lists)"),
-    OPT_DOUBLE(detect_options, test_percent, "test-percent", 0, 100,
+    OPT_DOUBLE(detect_options, sc.testing_percentage, "test-percent", 0, 100,
                "--eval: test share of the speaker hash split (folders without lists)"),
+    OPT_CHOICE(detect_options, sc.split, "split", "auto|standard|salted",
+               "--eval: split without list files, as kws-train's --split"),
+    OPT_STRING(detect_options, sc.split_salt, "split-salt",
+               "--eval: salt of the salted speaker split, as kws-train's --split-salt"),
+    OPT_STRING(detect_options, sc.valid_list, "valid-list",
+               "--eval: validation list (lines word/clip.wav; FILE, else <eval-dir>/FILE), as "
+               "kws-train's (e.g. from its --write-split)"),
+    OPT_STRING(detect_options, sc.test_list, "test-list",
+               "--eval: testing list (lines word/clip.wav; FILE, else <eval-dir>/FILE), as "
+               "kws-train's"),
     OPT_STRING(detect_options, eval_stream, "eval-stream",
                "Evaluate streaming detection against <basename>.txt label files in this folder"),
     OPT_STRING(detect_options, det_csv, "det-csv", "--eval-stream: write the threshold sweep (CSV)"),
@@ -481,10 +492,8 @@ static ch_status eval_folder(kws_model *km, const detect_options *o, int threads
     bool is12 = K == 12;
     for (int k = 0; is12 && k < 12; k++)
         is12 = !strcmp(km->labels[k], twelve[k]);
-    sc_options so = sc_options_default();
+    sc_options so = o->sc;
     so.task = is12 ? SC_TASK_12 : SC_TASK_ALL;
-    so.validation_percentage = o->valid_percent;
-    so.testing_percentage = o->test_percent;
     sc_dataset ds;
     memset(&ds, 0, sizeof ds);
     CH_TRY(sc_load(o->eval, &so, &ds, err));
@@ -913,7 +922,8 @@ int main(int argc, char **argv)
 {
     ch_error err;
     cli_common com = cli_common_default();
-    detect_options o = {1, 0.1f, 3, 0.8f, "", 1.0f, "", 0, 10, 10, "", "", "", 1.0f, 64, false, false, "", NULL};
+    detect_options o = {1, 0.1f, 3, 0.8f, "", 1.0f, "", 0, {0}, "", "", "", 1.0f, 64, false, false, "", NULL};
+    o.sc = sc_options_default(); /* kws-train's defaults: 10 / 10, split auto */
     opt_group groups[] = {
         {"Detection", detect_opts, OPT_COUNT(detect_opts), &o},
         CLI_COMMON_GROUP(&com),

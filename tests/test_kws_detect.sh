@@ -138,6 +138,28 @@ grep -q '^confusion matrix' "$CLI_OUT" || { echo "FAIL: no confusion matrix"; ex
 ev=$(echo "$j" | sed 's/.*"accuracy":\([0-9.]*\).*/\1/')
 awk -v a="$ev" 'BEGIN { exit !(a > 0.2) }' || { echo "FAIL: --eval accuracy $ev"; exit 1; }
 echo "ok: --eval accuracy $ev"
+n_default=$(echo "$j" | sed 's/.*"n":\([0-9]*\).*/\1/')
+
+# 4b. --eval splits the folder as kws-train did: kws-train's --write-split lists (a salted
+# 30/30 split, far from the folder's own 10 % lists) given to --valid-list/--test-list give
+# exactly kws-train's test count; so do the same --split-salt/--valid-percent/--test-percent.
+"$CHORUS_BIN/kws-train" --threads 1 --epochs 1 --max-steps 1 --model-opts "$KWS_MO" \
+    --split-salt x --valid-percent 30 --test-percent 30 --write-split "$T/split" \
+    "$D" "$T/split.ckpt" > "$T/split.out" 2> "$T/split.err" \
+    || { echo "FAIL: kws-train --write-split"; tail -3 "$T/split.err"; exit 1; }
+n_train=$(sed -n 's/.* \([0-9]*\) test clips.*/\1/p' "$T/split.err" | head -1)
+[ -n "$n_train" ] && [ "$n_train" -gt 0 ] || { echo "FAIL: no test count from kws-train"; exit 1; }
+expect_ok "$KD" --threads 1 --json --eval "$D" --eval-split test --valid-list "$T/split/validation_list.txt" \
+    --test-list "$T/split/testing_list.txt" "$KWS_MODEL"
+n_lists=$(tail -1 "$CLI_OUT" | sed 's/.*"n":\([0-9]*\).*/\1/')
+[ "$n_lists" = "$n_train" ] || { echo "FAIL: --eval with kws-train's lists: n=$n_lists, kws-train tested $n_train"; exit 1; }
+[ "$n_lists" != "$n_default" ] || { echo "FAIL: the lists did not change the split (n=$n_default)"; exit 1; }
+expect_ok "$KD" --threads 1 --json --eval "$D" --eval-split test --split salted --split-salt x \
+    --valid-percent 30 --test-percent 30 "$KWS_MODEL"
+n_salt=$(tail -1 "$CLI_OUT" | sed 's/.*"n":\([0-9]*\).*/\1/')
+[ "$n_salt" = "$n_train" ] || { echo "FAIL: --eval --split-salt x: n=$n_salt, kws-train tested $n_train"; exit 1; }
+expect_error 1 "nothere.txt" "$KD" --eval "$D" --test-list "$T/nothere.txt" "$KWS_MODEL"
+echo "ok: --eval with kws-train's split: $n_train test clips (lists and salt), folder's lists $n_default"
 
 # 5. --eval-stream: miss rate and FA/hour at the threshold, the sweep as CSV and SVG.
 expect_ok "$KD" $S --json --eval-stream "$T/labels" --det-csv "$T/det.csv" --det-svg "$T/det.svg" \
@@ -146,7 +168,9 @@ j=$(tail -1 "$CLI_OUT")
 for k in miss_rate fa_per_hour threshold det; do
     echo "$j" | grep -q "\"$k\":" || { echo "FAIL: --eval-stream JSON lacks $k: $j"; exit 1; }
 done
-echo "$j" | grep -q '"miss_rate":0.000000' || { echo "FAIL: miss rate not 0: $j"; exit 1; }
+# at most one of the 4 words missed, the same bound as the streaming check (weak fixture model)
+mr=$(echo "$j" | sed 's/.*"miss_rate":\([0-9.]*\).*/\1/')
+awk -v m="$mr" 'BEGIN { exit !(m <= 0.25) }' || { echo "FAIL: miss rate $mr > 0.25: $j"; exit 1; }
 [ "$(head -1 "$T/det.csv")" = "threshold,miss_rate,fa_per_hour" ] || { echo "FAIL: CSV header"; exit 1; }
 [ "$(wc -l < "$T/det.csv")" = 100 ] || { echo "FAIL: CSV rows"; exit 1; }
 grep -q '<polyline' "$T/det.svg" && tail -1 "$T/det.svg" | grep -q '</svg>' || { echo "FAIL: SVG"; exit 1; }

@@ -59,12 +59,14 @@ expect_ok "$KT" --threads 1 --epochs 1 --max-steps 2 --classes all --init "$KWS_
 grep -q "classifier re-initialised" "$CLI_ERR" || { echo "FAIL: no classifier re-init note"; exit 1; }
 echo "ok: --init, --freeze, --lr-scale"
 
-# 3b. The same clips as a Kaldi data dir (wav.scp, utt2spk, utt2label), noise from --noise-dir.
+# 3b. The same clips as a Kaldi data dir (wav.scp, utt2spk, utt2label), noise from --noise-dir;
+# a few wav.scp entries are Kaldi pipes ("cat f |"), read as feat-extract reads them.
 mkdir -p "$T/kd"
 for f in "$KWS_DATA"/*/*_nohash_*.wav; do
     w=$(basename "$(dirname "$f")"); b=$(basename "$f" .wav)
     echo "${b%%_*}-$w-$b $f"
-done | sort > "$T/kd/wav.scp"
+done | sort | awk 'NR % 50 == 1 { $0 = $1 " cat " $2 " |" } 1' > "$T/kd/wav.scp"
+grep -q ' |$' "$T/kd/wav.scp" || { echo "FAIL: no pipe entries in the Kaldi dir"; exit 1; }
 awk '{ split($1, a, "-"); print $1, a[1] }' "$T/kd/wav.scp" > "$T/kd/utt2spk"
 awk '{ split($1, a, "-"); print $1, a[2] }' "$T/kd/wav.scp" > "$T/kd/utt2label"
 expect_ok "$KT" --threads 1 --epochs 1 --max-steps 1 --valid-percent 20 --model-opts "$MO" \
@@ -90,6 +92,18 @@ expect_ok "$KT" --threads 1 --epochs 1 --max-steps 1 --model-opts "$MO" --split-
     "$KWS_DATA" "$T/k.ckpt"
 grep -q "(salted speaker split)" "$CLI_ERR" || { echo "FAIL: --split-salt not salted"; exit 1; }
 echo "ok: --write-split lists round-trip ($n1), --split-salt"
+
+# 3d. --help is printed once under mpirun/srun: by launcher rank 0 only (the rank from the
+# launcher's environment, as MPI is not up yet when --help is parsed); other ranks exit 0 silently.
+expect_ok "$KT" --help
+grep -q -- "--split-salt" "$CLI_OUT" || { echo "FAIL: --help lacks --split-salt"; exit 1; }
+expect_ok env OMPI_COMM_WORLD_RANK=0 "$KT" --help
+grep -q -- "--split-salt" "$CLI_OUT" || { echo "FAIL: rank 0 did not print --help"; exit 1; }
+for v in OMPI_COMM_WORLD_RANK PMI_RANK SLURM_PROCID; do
+    expect_ok env $v=1 "$KT" --help
+    [ ! -s "$CLI_OUT" ] || { echo "FAIL: $v=1 printed --help"; exit 1; }
+done
+echo "ok: --help only on launcher rank 0"
 
 # 4. Bad input.
 mkdir -p "$T/empty" "$T/nowords/foo" "$T/kd_nolabels"

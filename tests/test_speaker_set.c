@@ -152,6 +152,28 @@ static void test_kaldi(void **state)
     assert_true(path_exists(s.utts[1].path));           /* resolved from the data dir */
     assert_int_equal(s.utts[2].spk, 1);
     speaker_set_free(&s);
+    /* a Kaldi pipe entry ("cmd |", as feat-extract reads) is kept as written, not resolved or
+     * stat'ed, and audio_read runs it to the same audio as the file */
+    {
+        char scp[16384], want[8300];
+        snprintf(want, sizeof want, "cat %s/audio/a2.wav |", g_root);
+        snprintf(scp, sizeof scp, "spkA-1 audio/a1.wav\nspkA-2 %s\nspkB-1 audio/b1.wav\n", want);
+        text("wav.scp", scp);
+        assert_int_equal(speaker_set_load(g_root, SPK_LAYOUT_AUTO, 1, &s, &err), CH_OK);
+        assert_int_equal(s.n_speakers, 2);
+        assert_string_equal(s.utts[1].path, want);
+        assert_string_equal(s.utts[1].rel, want);
+        audio_buf piped, direct;
+        assert_int_equal(audio_read(s.utts[1].path, NULL, &piped, &err), CH_OK);
+        snprintf(want, sizeof want, "%s/audio/a2.wav", g_root);
+        assert_int_equal(audio_read(want, NULL, &direct, &err), CH_OK);
+        assert_int_equal(piped.n, 1600);
+        assert_int_equal(piped.n, direct.n);
+        assert_memory_equal(piped.samples, direct.samples, sizeof(float) * (size_t)direct.n);
+        audio_free(&piped);
+        audio_free(&direct);
+        speaker_set_free(&s);
+    }
     /* a missing audio file is kaldi_dir's error */
     text("wav.scp", "spkA-1 audio/a1.wav\nspkA-2 audio/missing.wav\nspkB-1 audio/b1.wav\n");
     assert_int_not_equal(speaker_set_load(g_root, SPK_LAYOUT_AUTO, 1, &s, &err), CH_OK);

@@ -126,6 +126,11 @@ int main(int argc, char **argv)
         "dir with utt2label), keeps the best model by validation accuracy in <model-out>, and "
         "reports test accuracy and the confusion matrix. Runs alone or under mpirun/srun.",
         groups, sizeof groups / sizeof *groups, 2, 2};
+    /* --help is parsed before MPI is up: under mpirun/srun only launcher rank 0 prints it
+     * (dist_env_rank: OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK or SLURM_PROCID); the other
+     * ranks exit 0 quietly */
+    if (opt_wants_help(argc, argv) && dist_env_rank() != 0)
+        return 0;
     char **pos = calloc((size_t)argc + 1, sizeof *pos);
     if (!pos)
         return 1;

@@ -412,7 +412,7 @@ static ch_status load_kaldi(kws_data *d, const char *dir, int threads, int verbo
         for (int u = 0; st == CH_OK && u < kd.n_utts; u++) {
             const char *p = kd.utts[u].path;
             /* kd_load accepted it as written or relative to the folder */
-            if (p[0] != '/' && access(p, F_OK) != 0) {
+            if (!audio_is_command(p) && p[0] != '/' && access(p, F_OK) != 0) {
                 size_t len = strlen(dir) + strlen(p) + 2;
                 if (!(paths[u] = malloc(len))) {
                     st = ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
