@@ -392,3 +392,44 @@ void opt_write_values(const opt_group *groups, size_t n_groups, FILE *out)
             fprintf(out, "%s=%s\n", groups[g].descs[i].name, val);
         }
 }
+
+char *opt_values_text(const opt_group *groups, size_t n_groups)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return NULL;
+    opt_write_values(groups, n_groups, m);
+    if (fclose(m) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+ch_status opt_set_lines(const opt_group *groups, size_t n_groups, const char *text,
+                        const char *where, ch_error *err)
+{
+    const char *p = text ? text : "";
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[1024];
+        if (n >= sizeof line)
+            return ch_fail(err, CH_ERR_FORMAT, "%s: line too long", where);
+        memcpy(line, p, n);
+        line[n] = 0;
+        p += n + (nl ? 1 : 0);
+        if (!line[0])
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            return ch_fail(err, CH_ERR_FORMAT, "%s: malformed line '%s'", where, line);
+        *eq = 0;
+        ch_error e2;
+        if (opt_set(groups, n_groups, line, eq + 1, &e2) != CH_OK)
+            return ch_fail(err, CH_ERR_FORMAT, "%s: %s", where, e2.msg);
+    }
+    return CH_OK;
+}

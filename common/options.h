@@ -102,6 +102,16 @@ void opt_print_help(const opt_parser *p, FILE *out);
 /* Writes every option of the groups as "name=value" lines (a valid --config file). */
 void opt_write_values(const opt_group *groups, size_t n_groups, FILE *out);
 
+/* The same lines as a malloc'ed string (owner caller), or NULL when out of memory; what
+ * checkpoints store as their frontend / hyper-parameter text. */
+char *opt_values_text(const opt_group *groups, size_t n_groups);
+
+/* Replays stored "name=value" lines (blank lines skipped) through opt_set: the reader of
+ * opt_values_text. Errors are CH_ERR_FORMAT (stored text is data, not usage), one line:
+ * "<where>: line too long", "<where>: malformed line 'L'" or "<where>: <opt_set's message>". */
+ch_status opt_set_lines(const opt_group *groups, size_t n_groups, const char *text,
+                        const char *where, ch_error *err);
+
 /* Formats one option's current value into buf. */
 void opt_format_value(const opt_desc *d, const void *target, char *buf, size_t n);
 

@@ -34,21 +34,11 @@ kws_frontend kws_frontend_default(void)
 
 char *kws_frontend_to_text(const kws_frontend *f)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    if (!m)
-        return NULL;
     kws_frontend copy = *f;
     kws_fe_extra ex = {f->cmn, f->clip_samples};
     opt_group g[] = {{"fbank", feat_opts, feat_n_opts, &copy.feat},
                      {"kws", kws_fe_opts, OPT_COUNT(kws_fe_opts), &ex}};
-    opt_write_values(g, 2, m);
-    if (fclose(m) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return opt_values_text(g, 2);
 }
 
 ch_status kws_frontend_from_text(kws_frontend *f, const char *text, const char *path,
@@ -56,33 +46,14 @@ ch_status kws_frontend_from_text(kws_frontend *f, const char *text, const char *
 {
     kws_frontend r = kws_frontend_default();
     r.feat = feat_options_default(FEAT_FBANK);
-    kws_fe_extra ex = {false, KWS_RATE_HZ};
+    /* clip_samples 0 = not given (its option range starts at 1000): no kws frontend */
+    kws_fe_extra ex = {false, 0};
     opt_group g[] = {{"fbank", feat_opts, feat_n_opts, &r.feat},
                      {"kws", kws_fe_opts, OPT_COUNT(kws_fe_opts), &ex}};
-    bool seen_clip = false;
-    const char *p = text ? text : "";
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        char line[1024];
-        if (n >= sizeof line)
-            return ch_fail(err, CH_ERR_FORMAT, "%s: frontend: line too long", path);
-        memcpy(line, p, n);
-        line[n] = 0;
-        p += n + (nl ? 1 : 0);
-        if (!line[0])
-            continue;
-        char *eq = strchr(line, '=');
-        if (!eq)
-            return ch_fail(err, CH_ERR_FORMAT, "%s: frontend: malformed line '%s'", path, line);
-        *eq = 0;
-        ch_error e2;
-        if (opt_set(g, 2, line, eq + 1, &e2) != CH_OK)
-            return ch_fail(err, CH_ERR_FORMAT, "%s: frontend: %s", path, e2.msg);
-        if (!strcmp(line, "kws-clip-samples"))
-            seen_clip = true;
-    }
-    if (!seen_clip)
+    char where[4200];
+    snprintf(where, sizeof where, "%s: frontend", path);
+    CH_TRY(opt_set_lines(g, 2, text, where, err));
+    if (ex.clip_samples == 0)
         return ch_fail(err, CH_ERR_FORMAT,
                        "%s: not a keyword-spotting checkpoint (no kws frontend options)", path);
     ch_error e2;

@@ -29,21 +29,11 @@ sv_frontend sv_frontend_default(void)
 
 char *sv_frontend_to_text(const sv_frontend *f)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    if (!m)
-        return NULL;
     sv_frontend copy = *f;
     sv_fe_extra ex = {f->cmn, f->chunk_s};
     opt_group g[] = {{"fbank", feat_opts, feat_n_opts, &copy.feat},
                      {"sv", sv_fe_opts, OPT_COUNT(sv_fe_opts), &ex}};
-    opt_write_values(g, 2, m);
-    if (fclose(m) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return opt_values_text(g, 2);
 }
 
 ch_status sv_frontend_from_text(sv_frontend *f, const char *text, const char *path,
@@ -64,26 +54,9 @@ ch_status sv_frontend_from_text(sv_frontend *f, const char *text, const char *pa
     sv_fe_extra ex = {r.cmn, r.chunk_s};
     opt_group g[] = {{"fbank", feat_opts, feat_n_opts, &r.feat},
                      {"sv", sv_fe_opts, OPT_COUNT(sv_fe_opts), &ex}};
-    const char *p = t;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        char line[1024];
-        if (n >= sizeof line)
-            return ch_fail(err, CH_ERR_FORMAT, "%s: frontend: line too long", path);
-        memcpy(line, p, n);
-        line[n] = 0;
-        p += n + (nl ? 1 : 0);
-        if (!line[0])
-            continue;
-        char *eq = strchr(line, '=');
-        if (!eq)
-            return ch_fail(err, CH_ERR_FORMAT, "%s: frontend: malformed line '%s'", path, line);
-        *eq = 0;
-        ch_error e2;
-        if (opt_set(g, 2, line, eq + 1, &e2) != CH_OK)
-            return ch_fail(err, CH_ERR_FORMAT, "%s: frontend: %s", path, e2.msg);
-    }
+    char where[4200];
+    snprintf(where, sizeof where, "%s: frontend", path);
+    CH_TRY(opt_set_lines(g, 2, t, where, err));
     ch_error e2;
     if (feat_options_check(&r.feat, &e2) != CH_OK)
         return ch_fail(err, CH_ERR_FORMAT, "%s: frontend: %s", path, e2.msg);
