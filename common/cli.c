@@ -58,3 +58,18 @@ int cli_report(const char *prog, ch_status st, const ch_error *err)
         fprintf(stderr, "%s: %s\n", prog, err->msg);
     return ch_exit_code(st);
 }
+
+ch_status cli_check_writable(const char *path, ch_error *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    if (access(slash && !dir[0] ? "/" : dir, W_OK) != 0)
+        return ch_fail(err, CH_ERR_IO, "%s: cannot write there (folder %s)", path,
+                       dir[0] ? dir : "/");
+    return CH_OK;
+}

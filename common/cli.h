@@ -42,6 +42,10 @@ int cli_threads(const cli_common *c);
  * CH_ERR_UNSUPPORTED with a hint when cuda_available is false. */
 ch_status cli_check_device(const cli_common *c, bool cuda_available, ch_error *err);
 
+/* Checks that the folder of an output file is writable (before hours of training):
+ * CH_ERR_IO "<path>: cannot write there (folder <dir>)". */
+ch_status cli_check_writable(const char *path, ch_error *err);
+
 /* Prints "<prog>: <message>" to stderr as the one error line and returns the exit code. */
 int cli_report(const char *prog, ch_status st, const ch_error *err);
 

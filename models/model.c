@@ -1,5 +1,5 @@
 /* model.c — the model registry: kind name -> create function, the generic hparams keys
- * (in-bins, out-dim), freeing, and recreating a model from a checkpoint. */
+ * (in-bins, out-dim, head-classes), freeing, and recreating a model from a checkpoint. */
 #include "models/model.h"
 
 #include <stdio.h>
@@ -86,9 +86,9 @@ ch_status nn_hparams_apply(const char *kind, const char *lines, const opt_group 
 }
 
 /* Splits hparams on newlines and commas, trims blanks, drops empty lines and # comments;
- * pulls out in-bins and out-dim. *lines: the rest, "key=value\n" each (owner caller). */
+ * pulls out in-bins, out-dim and head-classes. *lines: the rest, "key=value\n" each (owner caller). */
 static ch_status normalise(const char *hp, char **lines, int *in_bins, int *out_dim,
-                           const char *kind, ch_error *err)
+                           int *head_classes, const char *kind, ch_error *err)
 {
     *lines = NULL;
     CH_TRY(append(lines, "", err));
@@ -124,22 +124,35 @@ static ch_status normalise(const char *hp, char **lines, int *in_bins, int *out_
             *a = '=';
             memmove(a + 1, b, strlen(b) + 1);
         }
-        int *dst = strncmp(s, "in-bins=", 8) == 0 ? in_bins
-                   : strncmp(s, "out-dim=", 8) == 0 ? out_dim : NULL;
-        if (dst) {
+        /* the generic keys: name length, destination, smallest value */
+        static const struct {
+            const char *key;
+            size_t len;
+            int min;
+        } generic[] = {{"in-bins=", 8, 1}, {"out-dim=", 8, 1}, {"head-classes=", 13, 0}};
+        int *const dsts[] = {in_bins, out_dim, head_classes};
+        int gi = -1;
+        for (int g = 0; g < 3; g++)
+            if (strncmp(s, generic[g].key, generic[g].len) == 0)
+                gi = g;
+        if (gi >= 0) {
+            int *dst = dsts[gi];
+            const char *val = s + generic[gi].len;
+            int klen = (int)generic[gi].len - 1;
             char *end;
-            long v = strtol(s + 8, &end, 10);
-            if (end == s + 8 || *end || v < 1 || v > 1000000) {
+            long v = strtol(val, &end, 10);
+            if (end == val || *end || v < generic[gi].min || v > 1000000) {
                 free(*lines);
                 *lines = NULL;
-                return ch_fail(err, CH_ERR_USAGE, "%s: hyper-parameter %.7s: '%s' is not a "
-                               "positive integer", kind, s, s + 8);
+                return ch_fail(err, CH_ERR_USAGE, "%s: hyper-parameter %.*s: '%s' is not a "
+                               "%s integer", kind, klen, s, val,
+                               generic[gi].min ? "positive" : "non-negative");
             }
             if (*dst > 0 && *dst != (int)v) {
                 free(*lines);
                 *lines = NULL;
-                return ch_fail(err, CH_ERR_USAGE, "%s: hyper-parameters say %.7s %ld, the "
-                               "caller %d", kind, s, v, *dst);
+                return ch_fail(err, CH_ERR_USAGE, "%s: hyper-parameters say %.*s %ld, the "
+                               "caller %d", kind, klen, s, v, *dst);
             }
             *dst = (int)v;
             continue;
@@ -156,6 +169,22 @@ static ch_status normalise(const char *hp, char **lines, int *in_bins, int *out_
     return CH_OK;
 }
 
+/* The training head (head-classes > 0): "head.weight" (classes, out_dim), group "head",
+ * Xavier-uniform (WeSpeaker's init), after every parameter of the kind, so the kind's own
+ * offsets are untouched and its forward/backward never see it. */
+static ch_status add_head(nn_model *m, int classes, rng *init, ch_error *err)
+{
+    param_spec head = {"head.weight", 2, {classes, m->out_dim, 0, 0}, "head",
+                       PARAM_INIT_XAVIER_UNIFORM, 0, 0};
+    size_t off = m->p->n;
+    CH_TRY(params_extend(&m->p, &head, 1, init, err));
+    m->head_classes = classes;
+    m->head_offset = off;
+    char line[64];
+    snprintf(line, sizeof line, "head-classes=%d\n", classes);
+    return append(&m->hparams, line, err);
+}
+
 ch_status nn_model_create(nn_model **out, const char *kind, const char *hparams, int in_bins,
                           int out_dim, rng *init, ch_error *err)
 {
@@ -169,8 +198,8 @@ ch_status nn_model_create(nn_model **out, const char *kind, const char *hparams,
                        "model: unknown kind '%s' (known: densenet-bilstm, tdnn, resnet)",
                        kind ? kind : "(null)");
     char *lines;
-    int ib = in_bins > 0 ? in_bins : 0, od = out_dim > 0 ? out_dim : 0;
-    CH_TRY(normalise(hparams, &lines, &ib, &od, k->name, err));
+    int ib = in_bins > 0 ? in_bins : 0, od = out_dim > 0 ? out_dim : 0, hc = 0;
+    CH_TRY(normalise(hparams, &lines, &ib, &od, &hc, k->name, err));
     if (od == 0) {
         free(lines);
         return ch_fail(err, CH_ERR_USAGE, "%s: out-dim not given (caller or hparams)", k->name);
@@ -185,6 +214,8 @@ ch_status nn_model_create(nn_model **out, const char *kind, const char *hparams,
     m->out_dim = od;
     ch_status st = k->create(m, lines, init, err);
     free(lines);
+    if (st == CH_OK && hc > 0)
+        st = add_head(m, hc, init, err);
     if (st != CH_OK) {
         nn_model_free(m);
         return st;

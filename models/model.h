@@ -69,6 +69,8 @@ struct nn_model {
     int out_dim;         /* classes (KWS) or embedding size (SV) */
     char kind[32];
     char *hparams;       /* resolved "key=value\n" lines, every key (owned) */
+    int head_classes;    /* > 0: a training head "head.weight" (head_classes, out_dim) in p */
+    size_t head_offset;  /* its offset in p->data / p->grad (after every kind parameter) */
     void *impl;          /* the kind's own state */
 };
 
@@ -83,10 +85,14 @@ void nn_model_free(nn_model *m);
 /* The kinds nn_model_create knows, NULL-terminated. */
 const char *const *nn_model_kinds(void);
 
-/* Every kind accepts two generic keys, handled here rather than by the kind: "in-bins" and
- * "out-dim". nn_model_create's in_bins / out_dim arguments win when > 0 (a different value in
- * hparams is a usage error); 0 means "take it from hparams". m->hparams always starts with both,
- * so a checkpoint's hparams alone recreate the model. */
+/* Every kind accepts three generic keys, handled here rather than by the kind: "in-bins" and
+ * "out-dim" (nn_model_create's in_bins / out_dim arguments win when > 0; a different value in
+ * hparams is a usage error; 0 means "take it from hparams"; m->hparams always starts with both,
+ * so a checkpoint's hparams alone recreate the model), and "head-classes" (default 0): K > 0
+ * appends a classifier weight "head.weight" (K, out_dim), group "head", after the kind's
+ * parameters — the AAM-softmax head a speaker model trains with (models/aam_softmax.h). The
+ * kind never reads it (forward still outputs the embedding), checkpoints carry it (so training
+ * resumes with it), and inference simply ignores it. */
 
 /* Recreates the model a checkpoint holds (kind + hparams, then its params and buffers copied
  * in). Errors: unknown kind / bad hparams (CH_ERR_FORMAT, the checkpoint is at fault), a

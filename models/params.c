@@ -103,6 +103,36 @@ ch_status params_create(params **out, const param_spec *table, int count, ch_err
     return CH_OK;
 }
 
+ch_status params_extend(params **p, const param_spec *extra, int count, rng *r, ch_error *err)
+{
+    params *old = *p, *tail = NULL, *np = NULL;
+    CH_TRY(params_create(&tail, extra, count, err));
+    params_init(tail, r);
+    int n = old->nviews + count;
+    param_spec *spec = ch_calloc(err, (size_t)n, sizeof *spec, "params");
+    if (!spec) {
+        params_free(tail);
+        return CH_ERR_NOMEM;
+    }
+    for (int i = 0; i < old->nviews; i++) {
+        const param_view *v = &old->views[i];
+        spec[i] = (param_spec){v->name, v->ndim, {0}, v->group, v->init, v->fan_in, v->scale};
+        memcpy(spec[i].shape, v->shape, sizeof spec[i].shape);
+    }
+    memcpy(spec + old->nviews, extra, sizeof *spec * (size_t)count);
+    ch_status st = params_create(&np, spec, n, err);
+    free(spec);
+    if (st == CH_OK) {
+        memcpy(np->data, old->data, sizeof(float) * old->n);
+        memcpy(np->grad, old->grad, sizeof(float) * old->n);
+        memcpy(np->data + old->n, tail->data, sizeof(float) * tail->n);
+        params_free(old);
+        *p = np;
+    }
+    params_free(tail);
+    return st;
+}
+
 /* fan_in / fan_out as torch's _calculate_fan_in_and_fan_out: dims 0 and 1 times the receptive
  * field (the product of the remaining dims); 1-d tensors use their length for both. */
 static void fans(const param_view *v, double *fan_in, double *fan_out)

@@ -80,6 +80,11 @@ typedef struct {
  * success *out is owned by the caller (params_free). */
 ch_status params_create(params **out, const param_spec *table, int count, ch_error *err);
 void params_free(params *p);
+/* Appends the views of `extra` (count entries) after those of *p: the existing views keep
+ * their offsets, data and grad; the new ones are initialised from r as params_init would
+ * (drawing only for them). *p is replaced by the new block (the old one freed); on error it is
+ * left as it was. Used to add a training-only head (e.g. AAM-softmax classes) to a model. */
+ch_status params_extend(params **p, const param_spec *extra, int count, rng *r, ch_error *err);
 
 /* Initialises every view per its init kind, drawing from r in table order. */
 void params_init(params *p, rng *r);

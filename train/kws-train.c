@@ -151,19 +151,8 @@ int main(int argc, char **argv)
     if ((st = feat_options_check(&fe.feat, &err)) != CH_OK)
         return report0(st, &err);
     /* fail before hours of training if the model cannot be written */
-    {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", model_out);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = 0;
-        else
-            snprintf(dir, sizeof dir, ".");
-        if (access(slash && !dir[0] ? "/" : dir, W_OK) != 0)
-            return report0(ch_fail(&err, CH_ERR_IO, "%s: cannot write there (folder %s)",
-                                   model_out, dir[0] ? dir : "/"),
-                           &err);
-    }
+    if ((st = cli_check_writable(model_out, &err)) != CH_OK)
+        return report0(st, &err);
     /* MPI (when launched under mpirun/srun) before any thread starts; threads per rank =
      * the node's cores / its ranks unless --threads; only rank 0 prints */
     dist_ctx *dd = NULL;
@@ -208,7 +197,7 @@ int main(int argc, char **argv)
         trainer_io io = {fe_text, d.labels, d.n_labels, model_out};
         trainer_dist hook = {dist_rank(dd), dist_world(dd), dd, dist_hook_sync_grads,
                              dist_hook_average_buffers, dd, &dop};
-        st = trainer_run(&to, &td, &io, &hook, (uint64_t)com.seed, threads, verbosity, &res,
+        st = trainer_run(&to, &td, &io, NULL, &hook, (uint64_t)com.seed, threads, verbosity, &res,
                          &err);
     }
     kws_loader_free(ad.l);

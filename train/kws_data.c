@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "data/kaldi_dir.h"
 #include "data/speech_commands.h"
 #include "frontend/audio.h"
+#include "train/noise_files.h"
 
 kws_data_options kws_data_options_default(void)
 {
@@ -109,98 +109,6 @@ static uint64_t mix64(uint64_t x)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
-}
-
-static int is_audio_ext(const char *name)
-{
-    static const char *const exts[] = {"wav", "flac", "ogg", "oga", "opus", "aiff", "aif",
-                                       "au", "caf", "w64", "rf64", "mp3", "sph"};
-    const char *dot = strrchr(name, '.');
-    if (!dot || dot == name)
-        return 0;
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-        if (strcasecmp(dot + 1, exts[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static ch_status add_noise_file(kws_data *d, const char *path, ch_error *err)
-{
-    audio_options ao = audio_options_default();
-    audio_buf a;
-    CH_TRY(audio_read(path, &ao, &a, err));
-    float **nn = realloc(d->noise, sizeof *nn * (size_t)(d->n_noise + 1));
-    long *nl = nn ? realloc(d->noise_len, sizeof *nl * (size_t)(d->n_noise + 1)) : NULL;
-    if (nn)
-        d->noise = nn;
-    if (!nn || !nl) {
-        audio_free(&a);
-        return ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", path);
-    }
-    d->noise_len = nl;
-    /* a silent noise file cannot be mixed at an SNR: skip it */
-    double e = 0;
-    for (long i = 0; i < a.n; i++)
-        e += (double)a.samples[i] * a.samples[i];
-    if (e <= 0) {
-        audio_free(&a);
-        return CH_OK;
-    }
-    d->noise[d->n_noise] = a.samples;
-    d->noise_len[d->n_noise] = a.n;
-    d->n_noise++;
-    return CH_OK;
-}
-
-static ch_status load_noise_dir(kws_data *d, const char *dir, ch_error *err)
-{
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return ch_fail(err, CH_ERR_IO, "%s: cannot open noise folder", dir);
-    char **names = NULL;
-    int n = 0, cap = 0;
-    ch_status st = CH_OK;
-    struct dirent *e;
-    while ((e = readdir(dp)) != NULL) {
-        if (e->d_name[0] == '.' || !is_audio_ext(e->d_name))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, sizeof *nn * (size_t)cap);
-            if (!nn) {
-                st = ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", dir);
-                break;
-            }
-            names = nn;
-        }
-        names[n] = strdup(e->d_name);
-        if (!names[n]) {
-            st = ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", dir);
-            break;
-        }
-        n++;
-    }
-    closedir(dp);
-    if (st == CH_OK && n == 0)
-        st = ch_fail(err, CH_ERR_FORMAT, "%s: no audio files in the noise folder", dir);
-    if (st == CH_OK)
-        qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n && st == CH_OK; i++) {
-        char path[4096 + 256];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        st = add_noise_file(d, path, err);
-    }
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    if (st == CH_OK && d->n_noise == 0)
-        st = ch_fail(err, CH_ERR_FORMAT, "%s: every noise file is silent", dir);
-    return st;
 }
 
 /* One clip to read: where it goes. */
@@ -364,7 +272,7 @@ static ch_status load_sc(kws_data *d, const char *dir, int threads, int verbosit
     free(jobs);
     if (st == CH_OK && !d->o.noise_dir[0])
         for (int i = 0; i < ds.n_noise && st == CH_OK; i++)
-            st = add_noise_file(d, ds.noise_files[i], err);
+            st = noise_add_file(&d->noise, &d->noise_len, &d->n_noise, ds.noise_files[i], err);
     sc_free(&ds);
     return st;
 }
@@ -464,7 +372,7 @@ ch_status kws_data_load(kws_data *d, const char *dir, const kws_data_options *o,
     if (!d->split_name[0])
         snprintf(d->split_name, sizeof d->split_name, "speaker hash split");
     if (st == CH_OK && o->noise_dir[0])
-        st = load_noise_dir(d, o->noise_dir, err);
+        st = noise_load_dir(&d->noise, &d->noise_len, &d->n_noise, o->noise_dir, err);
     /* no _background_noise_ folder: the training _silence_ clips are background noise too */
     int sil = kws_label_index(d->labels, d->n_labels, "_silence_");
     bool use_silence = d->n_noise == 0;
@@ -598,259 +506,31 @@ ch_status kws_data_example(const kws_data *d, kws_worker *w, int64_t epoch, int 
     return CH_OK;
 }
 
-/* ---- loader ---- */
+/* ---- the loader's example source ---- */
 
-enum { SLOT_FREE = 0, SLOT_BUSY = 1, SLOT_READY = 2 };
-
-typedef struct {
-    float *x;
-    int *lengths, *labels;
-    int N;
-    int batch;      /* batch number of the plan it holds */
-    int state;
-    ch_status st;
-    ch_error err;
-} slot;
-
-struct kws_loader {
-    const kws_data *d;
-    int n_workers, max_batch, depth;
-    pthread_t *th;
-    int n_started;
-    kws_worker **wk;
-    slot *slots;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work, cv_done;
-    /* plan */
-    int64_t epoch;
-    int *idx;
-    long *start;    /* (n_batches) first index of each batch */
-    int *sizes;
-    int n_batches;
-    int next_fill;  /* next batch to hand to a worker */
-    int next_take;  /* next batch the consumer takes */
-    int released;   /* batches [0, released) are no longer used by the consumer */
-    int n_busy;
-    bool stop;
-};
-
-typedef struct {
-    kws_loader *l;
-    int id;
-} worker_arg;
-
-static void fill_slot(kws_loader *l, kws_worker *w, slot *s, int b)
+static ch_status kws_src_worker_create(void *ctx, void **w, ch_error *err)
 {
-    const kws_data *d = l->d;
-    size_t TF = (size_t)d->T * d->F;
-    long st = l->start[b];
-    s->N = l->sizes[b];
-    s->st = CH_OK;
-    for (int j = 0; j < s->N && s->st == CH_OK; j++) {
-        int i = l->idx[st + j];
-        s->labels[j] = d->label[KWS_TRAIN][i];
-        s->lengths[j] = d->T;
-        s->st = kws_data_example(d, w, l->epoch, i, s->x + (size_t)j * TF, &s->err);
-    }
+    kws_worker *k = NULL;
+    CH_TRY(kws_worker_create(&k, ctx, err));
+    *w = k;
+    return CH_OK;
 }
 
-static void *worker_main(void *arg)
+static void kws_src_worker_free(void *w) { kws_worker_free(w); }
+
+static ch_status kws_src_example(void *ctx, void *w, int64_t epoch, int i, float *x, int *label,
+                                 int *length, ch_error *err)
 {
-    kws_loader *l = ((worker_arg *)arg)->l;
-    int id = ((worker_arg *)arg)->id;
-    free(arg);
-    pthread_mutex_lock(&l->mu);
-    for (;;) {
-        while (!l->stop &&
-               !(l->next_fill < l->n_batches && l->next_fill < l->released + l->depth))
-            pthread_cond_wait(&l->cv_work, &l->mu);
-        if (l->stop)
-            break;
-        int b = l->next_fill++;
-        slot *s = &l->slots[b % l->depth];
-        s->state = SLOT_BUSY;
-        s->batch = b;
-        l->n_busy++;
-        pthread_mutex_unlock(&l->mu);
-        fill_slot(l, l->wk[id], s, b);
-        pthread_mutex_lock(&l->mu);
-        s->state = SLOT_READY;
-        l->n_busy--;
-        pthread_cond_broadcast(&l->cv_done);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
+    const kws_data *d = ctx;
+    *label = d->label[KWS_TRAIN][i];
+    *length = d->T;
+    return kws_data_example(d, w, epoch, i, x, err);
 }
 
 ch_status kws_loader_create(kws_loader **out, const kws_data *d, int n_workers, int max_batch,
                             int depth, ch_error *err)
 {
-    *out = NULL;
-    if (n_workers < 1 || max_batch < 1 || depth < 1)
-        return ch_fail(err, CH_ERR_USAGE, "kws loader: bad sizes");
-    kws_loader *l = calloc(1, sizeof *l);
-    if (!l)
-        return ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory");
-    l->d = d;
-    l->n_workers = n_workers;
-    l->max_batch = max_batch;
-    l->depth = depth;
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv_work, NULL);
-    pthread_cond_init(&l->cv_done, NULL);
-    ch_status st = CH_OK;
-    size_t TF = (size_t)d->T * d->F;
-    l->slots = calloc((size_t)depth, sizeof *l->slots);
-    l->wk = calloc((size_t)n_workers, sizeof *l->wk);
-    l->th = calloc((size_t)n_workers, sizeof *l->th);
-    if (!l->slots || !l->wk || !l->th)
-        st = ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory");
-    for (int i = 0; st == CH_OK && i < depth; i++) {
-        slot *s = &l->slots[i];
-        s->x = malloc(sizeof(float) * TF * (size_t)max_batch);
-        s->lengths = malloc(sizeof(int) * (size_t)max_batch);
-        s->labels = malloc(sizeof(int) * (size_t)max_batch);
-        if (!s->x || !s->lengths || !s->labels)
-            st = ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory for %d batches of %d",
-                         depth, max_batch);
-    }
-    for (int i = 0; st == CH_OK && i < n_workers; i++)
-        st = kws_worker_create(&l->wk[i], d, err);
-    for (int i = 0; st == CH_OK && i < n_workers; i++) {
-        worker_arg *a = malloc(sizeof *a);
-        if (!a) {
-            st = ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory");
-            break;
-        }
-        a->l = l;
-        a->id = i;
-        if (pthread_create(&l->th[i], NULL, worker_main, a) != 0) {
-            free(a);
-            st = ch_fail(err, CH_ERR_INTERNAL, "kws loader: cannot start a thread");
-            break;
-        }
-        l->n_started++;
-    }
-    if (st != CH_OK) {
-        kws_loader_free(l);
-        return st;
-    }
-    *out = l;
-    return CH_OK;
-}
-
-void kws_loader_free(kws_loader *l)
-{
-    if (!l)
-        return;
-    pthread_mutex_lock(&l->mu);
-    l->stop = true;
-    pthread_cond_broadcast(&l->cv_work);
-    pthread_mutex_unlock(&l->mu);
-    for (int i = 0; i < l->n_started; i++)
-        pthread_join(l->th[i], NULL);
-    if (l->slots)
-        for (int i = 0; i < l->depth; i++) {
-            free(l->slots[i].x);
-            free(l->slots[i].lengths);
-            free(l->slots[i].labels);
-        }
-    if (l->wk)
-        for (int i = 0; i < l->n_workers; i++)
-            kws_worker_free(l->wk[i]);
-    free(l->wk);
-    free(l->slots);
-    free(l->th);
-    free(l->idx);
-    free(l->start);
-    free(l->sizes);
-    pthread_mutex_destroy(&l->mu);
-    pthread_cond_destroy(&l->cv_work);
-    pthread_cond_destroy(&l->cv_done);
-    free(l);
-}
-
-ch_status kws_loader_start(kws_loader *l, int64_t epoch, const int *idx, const int *sizes,
-                           int n_batches, ch_error *err)
-{
-    long total = 0;
-    for (int b = 0; b < n_batches; b++) {
-        if (sizes[b] < 1 || sizes[b] > l->max_batch)
-            return ch_fail(err, CH_ERR_USAGE, "kws loader: batch of %d (max %d)", sizes[b],
-                           l->max_batch);
-        total += sizes[b];
-    }
-    int *ni = malloc(sizeof(int) * (size_t)(total + 1));
-    int *ns = malloc(sizeof(int) * (size_t)(n_batches + 1));
-    long *nst = malloc(sizeof(long) * (size_t)(n_batches + 1));
-    if (!ni || !ns || !nst) {
-        free(ni);
-        free(ns);
-        free(nst);
-        return ch_fail(err, CH_ERR_NOMEM, "kws loader: out of memory");
-    }
-    for (long k = 0; k < total; k++) {
-        if (idx[k] < 0 || idx[k] >= l->d->n[KWS_TRAIN]) {
-            free(ni);
-            free(ns);
-            free(nst);
-            return ch_fail(err, CH_ERR_USAGE, "kws loader: example %d out of range", idx[k]);
-        }
-        ni[k] = idx[k];
-    }
-    long acc = 0;
-    for (int b = 0; b < n_batches; b++) {
-        ns[b] = sizes[b];
-        nst[b] = acc;
-        acc += sizes[b];
-    }
-    pthread_mutex_lock(&l->mu);
-    /* stop handing out batches of the old plan and wait for those being built */
-    l->n_batches = 0;
-    while (l->n_busy > 0)
-        pthread_cond_wait(&l->cv_done, &l->mu);
-    free(l->idx);
-    free(l->sizes);
-    free(l->start);
-    l->idx = ni;
-    l->sizes = ns;
-    l->start = nst;
-    l->epoch = epoch;
-    l->n_batches = n_batches;
-    l->next_fill = l->next_take = l->released = 0;
-    for (int i = 0; i < l->depth; i++)
-        l->slots[i].state = SLOT_FREE;
-    pthread_cond_broadcast(&l->cv_work);
-    pthread_mutex_unlock(&l->mu);
-    return CH_OK;
-}
-
-ch_status kws_loader_next(kws_loader *l, kws_batch *b, double *wait_s, ch_error *err)
-{
-    double t0 = timer_now();
-    pthread_mutex_lock(&l->mu);
-    if (l->next_take >= l->n_batches) {
-        pthread_mutex_unlock(&l->mu);
-        return ch_fail(err, CH_ERR_INTERNAL, "kws loader: no batch left in the plan");
-    }
-    /* the batch handed out last time is done with */
-    l->released = l->next_take;
-    pthread_cond_broadcast(&l->cv_work);
-    int want = l->next_take;
-    slot *s = &l->slots[want % l->depth];
-    while (!(s->state == SLOT_READY && s->batch == want))
-        pthread_cond_wait(&l->cv_done, &l->mu);
-    l->next_take++;
-    pthread_mutex_unlock(&l->mu);
-    if (wait_s)
-        *wait_s = timer_now() - t0;
-    if (s->st != CH_OK)
-        return ch_fail(err, s->st, "%s", s->err.msg);
-    b->N = s->N;
-    b->T = l->d->T;
-    b->F = l->d->F;
-    b->x = s->x;
-    b->lengths = s->lengths;
-    b->labels = s->labels;
-    return CH_OK;
+    batch_source src = {(void *)d, d->n[KWS_TRAIN], d->T, d->F, kws_src_worker_create,
+                        kws_src_worker_free, kws_src_example};
+    return batch_loader_create(out, &src, n_workers, max_batch, depth, err);
 }

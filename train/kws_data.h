@@ -25,6 +25,7 @@
 #include "common/status.h"
 #include "frontend/augment.h"
 #include "infer/kws_stream.h"
+#include "train/batch_loader.h"
 
 typedef struct {
     int classes;              /* SC_TASK_12 | SC_TASK_ALL ("12|all") */
@@ -89,28 +90,24 @@ void kws_worker_free(kws_worker *w);
 ch_status kws_data_example(const kws_data *d, kws_worker *w, int64_t epoch, int i, float *x,
                            ch_error *err);
 
-/* ---- threaded prefetching loader ---- */
+/* ---- threaded prefetching loader (train/batch_loader.h over kws_data_example) ---- */
 
-typedef struct {
-    int N, T, F;
-    const float *x;       /* (N, T, F) */
-    const int *lengths;   /* (N) */
-    const int *labels;    /* (N) */
-} kws_batch;
+typedef loader_batch kws_batch;
+typedef batch_loader kws_loader;
 
-typedef struct kws_loader kws_loader;
-
-/* n_workers threads (>= 1), batches up to max_batch examples, `depth` batches in flight. */
+/* A batch_loader whose examples are kws_data_example's training clips (label, length T). */
 ch_status kws_loader_create(kws_loader **out, const kws_data *d, int n_workers, int max_batch,
                             int depth, ch_error *err);
-/* Stops the workers and frees everything (NULL ok). */
-void kws_loader_free(kws_loader *l);
-/* A new plan: n_batches batches of sizes[b] examples taken in order from idx (copied), all of
- * epoch `epoch`. Any batches of the previous plan not yet consumed are dropped. */
-ch_status kws_loader_start(kws_loader *l, int64_t epoch, const int *idx, const int *sizes,
-                           int n_batches, ch_error *err);
-/* The next batch of the plan (blocks until built). Valid until the next call. *wait_s (may be
- * NULL) receives the seconds spent waiting. */
-ch_status kws_loader_next(kws_loader *l, kws_batch *b, double *wait_s, ch_error *err);
+static inline void kws_loader_free(kws_loader *l) { batch_loader_free(l); }
+static inline ch_status kws_loader_start(kws_loader *l, int64_t epoch, const int *idx,
+                                         const int *sizes, int n_batches, ch_error *err)
+{
+    return batch_loader_start(l, epoch, idx, sizes, n_batches, err);
+}
+static inline ch_status kws_loader_next(kws_loader *l, kws_batch *b, double *wait_s,
+                                        ch_error *err)
+{
+    return batch_loader_next(l, b, wait_s, err);
+}
 
 #endif

@@ -62,6 +62,8 @@ const opt_desc trainer_opts[] = {
                "Start from this checkpoint's weights (classifier re-initialised if the labels "
                "differ)"),
     OPT_STRING(trainer_options, freeze, "freeze", "Parameter groups not to train, comma-separated"),
+    OPT_INT(trainer_options, unfreeze_after, "unfreeze-after", 0, 1000000,
+            "Train the --freeze groups too from this many epochs on (0 = keep them frozen)"),
     OPT_STRING(trainer_options, lr_scale, "lr-scale",
                "Per-group learning-rate factors, \"group=x,...\""),
     OPT_INT64(trainer_options, max_steps, "max-steps", 0, 9e18,
@@ -81,6 +83,8 @@ ch_status trainer_options_check(const trainer_options *o, ch_error *err)
     if (o->resume && o->checkpoint_every == 0 && !o->checkpoint_dir[0])
         return ch_fail(err, CH_ERR_USAGE,
                        "--resume needs --checkpoint-every (or --checkpoint-dir)");
+    if (o->unfreeze_after > 0 && !o->freeze[0])
+        return ch_fail(err, CH_ERR_USAGE, "--unfreeze-after needs --freeze");
     if (o->resume && o->init[0])
         return ch_fail(err, CH_ERR_USAGE, "--resume and --init exclude each other");
     return CH_OK;
@@ -132,9 +136,10 @@ static ch_status write_model(const char *path, const nn_model *m, const float *p
     return st;
 }
 
-/* Hyper-parameter lines without the out-dim line (the label count decides it). */
-static char *strip_out_dim(const char *hp)
+/* Hyper-parameter lines without the `key=` line (the data decides its value). */
+static char *strip_key(const char *hp, const char *key)
 {
+    size_t kl = strlen(key);
     size_t n = strlen(hp ? hp : "");
     char *s = malloc(n + 1), *q = s;
     if (!s)
@@ -142,7 +147,7 @@ static char *strip_out_dim(const char *hp)
     const char *p = hp ? hp : "";
     while (*p) {
         size_t len = strcspn(p, "\n");
-        if (strncmp(p, "out-dim=", 8) != 0) {
+        if (strncmp(p, key, kl) != 0) {
             memcpy(q, p, len);
             q += len;
             *q++ = '\n';
@@ -153,10 +158,12 @@ static char *strip_out_dim(const char *hp)
     return s;
 }
 
-/* --init: the architecture of the checkpoint, its weights; the classifier group re-made when
- * the label set differs. */
+/* --init: the architecture of the checkpoint, its weights; the classifier (or head) group
+ * re-made when the label set differs. Classification: out-dim = the label count. A task: the
+ * checkpoint's out-dim (embedding size) and a head of the label count. */
 static ch_status init_from(nn_model **out, const trainer_options *o, const trainer_io *io,
-                           int F, rng *init, int verbosity, ch_error *err)
+                           const trainer_task *task, int F, rng *init, int verbosity,
+                           ch_error *err)
 {
     *out = NULL;
     ckpt_model ck;
@@ -165,7 +172,17 @@ static ch_status init_from(nn_model **out, const trainer_options *o, const train
     ch_status st = CH_OK;
     nn_model *src = NULL, *m = NULL;
     char *labels = join_labels(io->labels, io->n_labels);
-    char *hp = strip_out_dim(ck.hparams);
+    char *hp = strip_key(ck.hparams, task ? "head-classes=" : "out-dim=");
+    if (hp && task) {
+        char line[64];
+        snprintf(line, sizeof line, "head-classes=%d\n", io->n_labels);
+        char *h2 = realloc(hp, strlen(hp) + strlen(line) + 1);
+        if (h2)
+            strcat(h2, line);
+        else
+            free(hp);
+        hp = h2;
+    }
     if (!labels || !hp)
         st = ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", o->init);
     if (st == CH_OK && nn_model_from_checkpoint(&src, &ck, err) != CH_OK)
@@ -174,15 +191,17 @@ static ch_status init_from(nn_model **out, const trainer_options *o, const train
         st = ch_fail(err, CH_ERR_FORMAT,
                      "%s: model takes %d feature bins, the data has %d (--num-mel-bins)",
                      o->init, src->in_bins, F);
-    if (st == CH_OK && nn_model_create(&m, ck.kind, hp, F, io->n_labels, init, err) != CH_OK)
+    if (st == CH_OK &&
+        nn_model_create(&m, ck.kind, hp, F, task ? 0 : io->n_labels, init, err) != CH_OK)
         st = ch_wrap(err, CH_ERR_FORMAT, "%s", o->init);
     if (st == CH_OK) {
         bool same = ck.labels && strcmp(ck.labels, labels) == 0;
         for (int v = 0; v < m->p->nviews && st == CH_OK; v++) {
             const param_view *dv = &m->p->views[v];
-            if (!same && strcmp(dv->group, "classifier") == 0)
-                continue;
             const param_view *sv = params_find(src->p, dv->name);
+            bool head = strcmp(dv->group, "classifier") == 0 || strcmp(dv->group, "head") == 0;
+            if (head && (!same || !sv))
+                continue;
             if (!sv || sv->count != dv->count) {
                 st = ch_fail(err, CH_ERR_FORMAT, "%s: parameter %s does not match the model",
                              o->init, dv->name);
@@ -194,8 +213,8 @@ static ch_status init_from(nn_model **out, const trainer_options *o, const train
         if (st == CH_OK && m->n_buffers == src->n_buffers && m->n_buffers)
             memcpy(m->buffers, src->buffers, sizeof(float) * m->n_buffers);
         if (st == CH_OK && !same)
-            log_msg(verbosity, 1, "%s: labels differ from the data's: classifier re-initialised\n",
-                    o->init);
+            log_msg(verbosity, 1, "%s: labels differ from the data's: %s re-initialised\n",
+                    o->init, task ? "head" : "classifier");
     }
     free(labels);
     free(hp);
@@ -378,6 +397,51 @@ static double evaluate(nn_model *m, nn_ctx *ctx, const trainer_data *data, int s
     return n ? (double)correct / n : 0;
 }
 
+/* A task's metric over split s: every example's output (sync: this rank's shard, the rest
+ * zero, then summed over ranks, so every rank holds all of them), then task->evaluate. */
+static double evaluate_task(nn_model *m, nn_ctx *ctx, const trainer_data *data,
+                            const trainer_task *task, int split, int bs, dist_ctx *D, int rank,
+                            int world, ch_error *err, ch_status *st)
+{
+    int n = data->n_eval[split], lo = 0, hi = n;
+    const int od = m->out_dim;
+    if (D)
+        trainer_shard(n, rank, world, &lo, &hi);
+    float *out = calloc((size_t)n * od + 1, sizeof(float));
+    if (!out) {
+        *st = ch_fail(err, CH_ERR_NOMEM, "trainer: out of memory for %d outputs", n);
+        return 0;
+    }
+    *st = CH_OK;
+    for (int s = lo; s < hi && *st == CH_OK; s += bs) {
+        int nb = hi - s < bs ? hi - s : bs;
+        trainer_batch b;
+        data->eval_batch(data->ctx, split, s, nb, &b);
+        if ((*st = m->ops->reserve(m, ctx, b.N, b.T, err)) != CH_OK)
+            break;
+        nn_input in = {b.N, b.T, b.F, b.x, b.lengths};
+        m->ops->forward(m, ctx, &in, 0, NULL, out + (size_t)s * od);
+    }
+    if (*st == CH_OK && D) {
+        size_t nv = (size_t)n * od;
+        double *v = malloc(sizeof(double) * (nv + 1));
+        if (!v)
+            *st = ch_fail(err, CH_ERR_NOMEM, "trainer: out of memory");
+        for (size_t k = 0; v && k < nv; k++)
+            v[k] = out[k];
+        if (*st == CH_OK)
+            *st = dist_sum_metrics(D, v, (int)nv, err);
+        for (size_t k = 0; *st == CH_OK && k < nv; k++)
+            out[k] = (float)v[k];
+        free(v);
+    }
+    double value = 0;
+    if (*st == CH_OK)
+        *st = task->evaluate(task->ctx, split, out, n, od, &value, err);
+    free(out);
+    return value;
+}
+
 /* async/downpour: what the servers would do with a frozen group or an --lr-scale factor,
  * done to the gradient before the push (exact for plain SGD, approximate with momentum or
  * Adagrad). */
@@ -394,11 +458,12 @@ static void ps_grad_ranges(float *grad, const optim_range *r, int n_ranges)
 /* ---- the loop ---- */
 
 ch_status trainer_run(const trainer_options *o, const trainer_data *data, const trainer_io *io,
-                      const trainer_dist *dist, uint64_t seed, int threads, int verbosity,
-                      trainer_result *res, ch_error *err)
+                      const trainer_task *task, const trainer_dist *dist, uint64_t seed,
+                      int threads, int verbosity, trainer_result *res, ch_error *err)
 {
     memset(res, 0, sizeof *res);
     res->test_accuracy = -1;
+    res->test_metric = -1;
     res->best_epoch = -1;
     /* up to dist_setup every rank fails (or not) the same way, before communicating */
     res->all_ranks_error = true;
@@ -408,7 +473,7 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     const dist_options *dopt = dist && dist->opt ? dist->opt : &dopt_default;
     const bool ps = D && dopt->mode != DIST_SYNC;
     int rank = dist ? dist->rank : 0, world = dist ? dist->world : 1;
-    const int K = io->n_labels, T = data->T, F = data->F;
+    const int n_labels = io->n_labels, T = data->T, F = data->F;
     char ckdir[4096 + 16];
     if (o->checkpoint_dir[0])
         snprintf(ckdir, sizeof ckdir, "%s", o->checkpoint_dir);
@@ -419,15 +484,23 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     nn_model *m = NULL;
     rng init;
     rng_seed(&init, seed, 0x696e6974ull);
-    if (o->init[0])
-        st = init_from(&m, o, io, F, &init, verbosity, err);
-    else
-        st = nn_model_create(&m, o->model, o->model_opts, F, K, &init, err);
+    if (o->init[0]) {
+        st = init_from(&m, o, io, task, F, &init, verbosity, err);
+    } else if (task) {
+        /* the model's own options, then the head over the labels */
+        char hp[sizeof o->model_opts + 64];
+        snprintf(hp, sizeof hp, "%s\nhead-classes=%d", o->model_opts, n_labels);
+        st = nn_model_create(&m, o->model, hp, F, task->out_dim, &init, err);
+    } else {
+        st = nn_model_create(&m, o->model, o->model_opts, F, n_labels, &init, err);
+    }
     if (st == CH_OK && D && (st = dist_setup(D, dopt, m->p->n, err)) != CH_OK)
         nn_model_free(m);
     if (st != CH_OK)
         return st;
     res->all_ranks_error = false;
+    /* the model's output width: logits of the labels, or a task's embedding */
+    const int K = task ? m->out_dim : n_labels;
     /* roles: a server only serves; the shard coordinates of a global batch (sync: this rank of
      * world; PS: the whole mini-batch) and this worker's slice of each epoch (PS: worker wi of
      * nw takes [base, base + n_ep) of the epoch's permutation; otherwise all of it) */
@@ -567,6 +640,15 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
             ex.loss_sum = 0;
             ex.loss_n = 0;
         }
+        /* --unfreeze-after: from that epoch on the frozen groups train (a function of the
+         * epoch alone, so a resumed run unfreezes where an unbroken one does) */
+        if (o->unfreeze_after > 0 && epoch >= o->unfreeze_after)
+            for (int g = 0; g < n_ranges; g++)
+                if (ranges[g].frozen) {
+                    ranges[g].frozen = 0;
+                    log_msg(verbosity, 1, "epoch %d: group %s unfrozen\n", epoch + 1,
+                            m->p->groups[g].name);
+                }
         for (int i = 0; i < n_train; i++)
             perm[i] = i;
         rng er;
@@ -625,18 +707,25 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                          (uint64_t)step * 4096u + (uint64_t)srank * o->grad_accum + (uint64_t)a);
                 nn_input in = {b.N, b.T, b.F, b.x, b.lengths};
                 m->ops->forward(m, &ctx, &in, 1, &dr, logits);
-                softmax_ce_dims cd = {b.N, K, (float)o->label_smoothing};
-                double loss = softmax_ce_forward_backward(dlogits, logits, b.labels, &cd);
-                /* mean over the micro-batch -> its share of the global batch's mean */
-                float scale = (float)b.N / (float)ng;
-                for (size_t k = 0; k < (size_t)b.N * K; k++)
-                    dlogits[k] *= scale;
                 /* each micro-batch's gradient is computed from zero and then added (one float
                  * addition per element, like the all-reduce's), so 1 rank accumulating N
                  * micro-batches sums exactly as N ranks do (bit-identical for N = 2) */
                 if (mb_done > 0) {
                     memcpy(acc_g, m->p->grad, sizeof(float) * np);
                     params_zero_grad(m->p);
+                }
+                /* mean over the micro-batch -> its share of the global batch's mean */
+                float scale = (float)b.N / (float)ng;
+                double loss;
+                if (task) {
+                    /* the head's gradient goes straight into the zeroed grad, scaled */
+                    loss = task->loss(task->ctx, m, logits, b.labels, b.N, step, spe, scale,
+                                      dlogits);
+                } else {
+                    softmax_ce_dims cd = {b.N, K, (float)o->label_smoothing};
+                    loss = softmax_ce_forward_backward(dlogits, logits, b.labels, &cd);
+                    for (size_t k = 0; k < (size_t)b.N * K; k++)
+                        dlogits[k] *= scale;
                 }
                 m->ops->backward(m, &ctx, dlogits);
                 if (mb_done > 0)
@@ -746,11 +835,14 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
         if (!evaluator)
             continue;
         ch_status es = CH_OK;
-        double acc = evaluate(m, &ctx, data, 1, eval_bs, logits, K, NULL, ED, rank, world, err,
-                              &es);
+        /* a task's metric is lower-better: the score kept is its negative */
+        double acc = task ? -evaluate_task(m, &ctx, data, task, 1, eval_bs, ED, rank, world,
+                                           err, &es)
+                          : evaluate(m, &ctx, data, 1, eval_bs, logits, K, NULL, ED, rank,
+                                     world, err, &es);
         if ((st = es) != CH_OK)
             break;
-        bool better = acc > ex.best_acc;
+        bool better = ex.best_epoch < 0 || acc > ex.best_acc;
         if (better) {
             ex.best_acc = acc;
             ex.best_epoch = epoch;
@@ -766,9 +858,10 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                                          total_steps, step > 0 ? step - 1 : 0);
         if (rank == 0)
             log_msg(verbosity, 1,
-                    "epoch %d/%d: train loss %.4f, valid acc %.2f %%%s, lr %.3g, %.0f ex/s\n",
-                    epoch + 1, o->epochs, last_loss, 100 * acc, better ? " (best)" : "",
-                    lr_now, ep_dt > 0 ? ep_samples / ep_dt : 0);
+                    "epoch %d/%d: train loss %.4f, valid %s %.2f %%%s, lr %.3g, %.0f ex/s\n",
+                    epoch + 1, o->epochs, last_loss, task ? task->metric : "acc",
+                    100 * (task ? -acc : acc), better ? " (best)" : "", lr_now,
+                    ep_dt > 0 ? ep_samples / ep_dt : 0);
     }
     /* PS workers end together: the servers wait for every worker's done */
     if (st == CH_OK && ps && !server && !ps_finished) {
@@ -779,6 +872,10 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     res->epochs = epoch < o->epochs ? epoch : o->epochs;
     res->steps = step;
     res->best_valid_accuracy = ex.best_acc < 0 ? 0 : ex.best_acc;
+    if (task) {
+        res->best_valid_accuracy = 0;
+        res->best_valid_metric = ex.best_epoch >= 0 ? -ex.best_acc : -1;
+    }
     res->best_epoch = ex.best_epoch;
     res->final_train_loss = last_loss;
     res->samples_per_s = t_train > 0 ? samples / t_train : 0;
@@ -788,9 +885,12 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
         if (m->n_buffers)
             memcpy(m->buffers, best_b, sizeof(float) * m->n_buffers);
         ch_status es = CH_OK;
-        res->test_accuracy =
-            evaluate(m, &ctx, data, 2, eval_bs, logits, K, res->confusion, ED, rank, world, err,
-                     &es);
+        if (task)
+            res->test_metric = evaluate_task(m, &ctx, data, task, 2, eval_bs, ED, rank, world,
+                                             err, &es);
+        else
+            res->test_accuracy = evaluate(m, &ctx, data, 2, eval_bs, logits, K, res->confusion,
+                                          ED, rank, world, err, &es);
         res->n_test = data->n_eval[2];
         st = es;
     }

@@ -1,4 +1,4 @@
-/* trainer.h — the generic training loop behind kws-train (and sv-train later).
+/* trainer.h — the generic training loop behind kws-train and sv-train.
  *
  * One optimizer step takes a global batch of `batch` examples (the last step of an epoch may
  * take fewer), split into `grad_accum` micro-batches. Each micro-batch's mean loss is scaled by
@@ -73,6 +73,7 @@ typedef struct {
     bool resume;
     char init[4096];       /* checkpoint to start from */
     char freeze[1024];     /* comma-separated param groups */
+    int unfreeze_after;    /* epochs after which the frozen groups train too (0 = never) */
     char lr_scale[1024];   /* "group=x,..." */
     int64_t max_steps;     /* stop after this many steps in total (0 = no limit): tests */
     int loader_threads;
@@ -106,6 +107,29 @@ typedef struct {
     /* Evaluation examples [start, start + n) of split s (features fixed, cached). */
     void (*eval_batch)(void *ctx, int split, int start, int n, trainer_batch *b);
 } trainer_data;
+
+/* What is trained when it is not plain classification. NULL task (kws-train): the model
+ * outputs n_labels logits, the loss is label-smoothed softmax cross-entropy, validation is
+ * accuracy (higher is better) and the test split also gets a confusion matrix. With a task
+ * (sv-train): the model outputs out_dim values (the embedding) and carries a head of n_labels
+ * classes in its params (models/model.h's head-classes, group "head"), the task's loss runs
+ * the head, and validation is the task's metric over every example of the split (lower is
+ * better, e.g. the EER of trials among them); the best model is the one with the lowest. */
+typedef struct {
+    void *ctx;
+    const char *metric;  /* its name in the log, e.g. "EER" */
+    int out_dim;         /* the model's output size (a new model; --init keeps the checkpoint's) */
+    /* Mean loss of a micro-batch: out (N, out_dim) -> dout (N, out_dim) WRITTEN, the gradient
+     * of scale x the mean loss (scale = the micro-batch's share of the global batch); the
+     * head's gradient of the same ACCUMULATED into m->p->grad. step and steps_per_epoch drive
+     * schedules (e.g. the AAM margin warm-up). */
+    double (*loss)(void *ctx, nn_model *m, const float *out, const int *labels, int N,
+                   int64_t step, int steps_per_epoch, float scale, float *dout);
+    /* The metric of split s (1 valid, 2 test) from out (n, dim): the output of every example
+     * of the split, in eval_batch order (dim = the model's out_dim). */
+    ch_status (*evaluate)(void *ctx, int split, const float *out, int n, int dim,
+                          double *value, ch_error *err);
+} trainer_task;
 
 /* What a checkpoint stores beside the params (borrowed strings). */
 typedef struct {
@@ -142,6 +166,8 @@ typedef struct {
     double best_valid_accuracy;
     int best_epoch;
     double test_accuracy;   /* of the best model; -1 without test examples */
+    double best_valid_metric; /* with a task: its metric of the best model (lower is better) */
+    double test_metric;     /* with a task: the test split's metric of the best model; -1 none */
     int *confusion;         /* (K, K) test confusion, [true * K + predicted], owned (free) */
     int n_test;
     double final_train_loss; /* mean loss of the last epoch */
@@ -158,8 +184,8 @@ typedef struct {
 /* Runs training. threads: OpenMP threads for the model (the caller has set them). verbosity as
  * cli_verbosity (progress bar and per-epoch lines on stderr at >= 1). */
 ch_status trainer_run(const trainer_options *o, const trainer_data *data, const trainer_io *io,
-                      const trainer_dist *dist, uint64_t seed, int threads, int verbosity,
-                      trainer_result *res, ch_error *err);
+                      const trainer_task *task, const trainer_dist *dist, uint64_t seed,
+                      int threads, int verbosity, trainer_result *res, ch_error *err);
 void trainer_result_free(trainer_result *r);
 
 #endif
