@@ -71,3 +71,11 @@ void rng_shuffle_int(rng *r, int *a, int n)
         a[j] = t;
     }
 }
+
+uint64_t rng_mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}

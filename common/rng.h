@@ -28,4 +28,8 @@ double rng_normal(rng *r);
 /* Fisher-Yates shuffle of n ints. */
 void rng_shuffle_int(rng *r, int *a, int n);
 
+/* SplitMix64's finaliser: a bijective 64-bit hash, for deriving independent seeds from
+ * (seed, epoch, ...) tuples (the loaders' per-example streams). */
+uint64_t rng_mix64(uint64_t x);
+
 #endif

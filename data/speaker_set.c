@@ -97,21 +97,6 @@ static bool has_space(const char *s)
     return false;
 }
 
-static bool is_audio_name(const char *name)
-{
-    static const char *const exts[] = {"wav",  "flac", "ogg",  "oga", "opus", "aiff", "aif",
-                                       "aifc", "au",   "snd",  "caf", "w64",  "rf64", "mp3",
-                                       "voc",  "sph",  "nist", "htk", "sf",   "ircam", "mat",
-                                       "paf",  "pvf",  "xi",   "sd2", "wve",  "avr"};
-    const char *dot = strrchr(name, '.');
-    if (!dot || dot == name || name[0] == '.')
-        return false;
-    for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
-        if (strcasecmp(dot + 1, exts[i]) == 0)
-            return true;
-    return false;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -256,7 +241,7 @@ static ch_status scan_speech_commands(const char *root, raw_list *l, int *skippe
         int n_files = 0;
         st = list_dir(sub, &files, &n_files, err);
         for (int j = 0; j < n_files && st == CH_OK; j++) {
-            if (!is_audio_name(files[j]))
+            if (!audio_name_is_audio(files[j]))
                 continue;
             char spk[32], word[32];
             if (!sc_parse_name(files[j], spk, word) || !spk[0]) {
@@ -318,7 +303,7 @@ static ch_status scan_voxceleb(const char *root, raw_list *l, ch_error *err)
                 int n_files = 0;
                 st = list_dir(full, &files, &n_files, err);
                 for (int k = 0; k < n_files && st == CH_OK; k++) {
-                    if (!is_audio_name(files[k]))
+                    if (!audio_name_is_audio(files[k]))
                         continue;
                     char *rel2 = join3(rel, "/", files[k]);
                     if (!rel2) {
@@ -329,7 +314,7 @@ static ch_status scan_voxceleb(const char *root, raw_list *l, ch_error *err)
                     free(rel2);
                 }
                 free_names(files, n_files);
-            } else if (is_audio_name(ent[j])) {
+            } else if (audio_name_is_audio(ent[j])) {
                 st = add_file(l, root, rel, top[i], false, err);
             }
             free(rel);
@@ -407,7 +392,7 @@ static ch_status detect_layout(const char *root, int *layout, ch_error *err)
             int n_files = 0;
             if (list_dir(sub, &files, &n_files, NULL) == CH_OK)
                 for (int j = 0; j < n_files && !sc; j++)
-                    sc = is_audio_name(files[j]) && strstr(files[j], "_nohash_") != NULL;
+                    sc = audio_name_is_audio(files[j]) && strstr(files[j], "_nohash_") != NULL;
             free_names(files, n_files);
         }
         free(sub);

@@ -11,6 +11,7 @@
 
 #include "common/fileio.h"
 #include "common/sha1.h"
+#include "frontend/audio.h"
 
 #define SC_SILENCE "_silence_"
 #define SC_UNKNOWN "_unknown_"
@@ -68,20 +69,6 @@ typedef struct {
     int n, cap;
 } sc_clips;
 
-static int is_audio_name(const char *name)
-{
-    static const char *const exts[] = {"wav", "flac", "ogg", "oga", "opus", "aiff", "aif",
-                                       "aifc", "au", "snd", "caf", "w64", "rf64", "mp3", "voc",
-                                       "sph", "nist", "wve", "mat", "paf", "sd2", "htk"};
-    const char *dot = strrchr(name, '.');
-    if (!dot || dot == name)
-        return 0;
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-        if (strcasecmp(dot + 1, exts[i]) == 0)
-            return 1;
-    return 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -114,7 +101,7 @@ static ch_status list_dir(const char *dir, int want_dirs, char ***names, int *n,
         if (stat(full, &sb) != 0)
             continue;
         int is_dir = S_ISDIR(sb.st_mode);
-        if (want_dirs ? !is_dir : (is_dir || !is_audio_name(e->d_name)))
+        if (want_dirs ? !is_dir : (is_dir || !audio_name_is_audio(e->d_name)))
             continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
@@ -256,7 +243,7 @@ static ch_status apply_list(const char *list, sc_clips *c, int split, ch_error *
         if (!len)
             continue;
         char *dot = strrchr(l, '.');
-        if (dot && dot > strrchr(l, '/') && is_audio_name(l))
+        if (dot && dot > strrchr(l, '/') && audio_name_is_audio(l))
             *dot = '\0';
         sc_clip probe = {.key = l};
         sc_clip *hit = bsearch(&probe, c->v, (size_t)c->n, sizeof *c->v, cmp_clip_key);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -523,4 +524,19 @@ ch_status audio_resample(const float *x, long n, int in_rate, int out_rate, floa
     *y = o;
     *ny = (long)done;
     return CH_OK;
+}
+
+bool audio_name_is_audio(const char *name)
+{
+    static const char *const exts[] = {"wav",  "flac", "ogg",  "oga", "opus", "aiff", "aif",
+                                       "aifc", "au",   "snd",  "caf", "w64",  "rf64", "mp3",
+                                       "voc",  "sph",  "nist", "htk", "sf",   "ircam", "mat",
+                                       "paf",  "pvf",  "xi",   "sd2", "wve",  "avr"};
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
+        if (strcasecmp(dot + 1, exts[i]) == 0)
+            return true;
+    return false;
 }

@@ -59,6 +59,10 @@ ch_status audio_read_pcm16(FILE *f, const char *name, int rate_hz, long max_samp
 
 void audio_free(audio_buf *a);
 
+/* True when a file name has an extension libsndfile reads (wav, flac, ogg, ..., case-blind);
+ * dot files are not audio. What the folder readers use to pick audio files. */
+bool audio_name_is_audio(const char *name);
+
 /* Writes mono 16-bit PCM WAV (samples on the int16 scale, rounded to nearest, clipped to
  * [-32768, 32767], NaN as 0). Atomic (temp + fsync + rename, common/fileio.h). */
 ch_status audio_write_wav(const char *path, const float *samples, long n, int rate_hz,

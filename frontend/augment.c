@@ -55,18 +55,24 @@ const opt_desc augment_opts[] = {
 };
 const size_t augment_n_opts = OPT_COUNT(augment_opts);
 
-ch_status augment_options_check(const augment_options *o, ch_error *err)
+ch_status augment_options_check_named(const augment_options *o, const char *prefix,
+                                      ch_error *err)
 {
     if (o->snr_min_db > o->snr_max_db)
-        return ch_fail(err, CH_ERR_USAGE, "--aug-snr-min (%g) is above --aug-snr-max (%g)",
-                       o->snr_min_db, o->snr_max_db);
+        return ch_fail(err, CH_ERR_USAGE, "--%ssnr-min (%g) is above --%ssnr-max (%g)", prefix,
+                       (double)o->snr_min_db, prefix, (double)o->snr_max_db);
     if (o->speed_min > o->speed_max)
-        return ch_fail(err, CH_ERR_USAGE, "--aug-speed-min (%g) is above --aug-speed-max (%g)",
-                       o->speed_min, o->speed_max);
+        return ch_fail(err, CH_ERR_USAGE, "--%sspeed-min (%g) is above --%sspeed-max (%g)",
+                       prefix, (double)o->speed_min, prefix, (double)o->speed_max);
     if (o->gain_min_db > o->gain_max_db)
-        return ch_fail(err, CH_ERR_USAGE, "--aug-gain-min (%g) is above --aug-gain-max (%g)",
-                       o->gain_min_db, o->gain_max_db);
+        return ch_fail(err, CH_ERR_USAGE, "--%sgain-min (%g) is above --%sgain-max (%g)",
+                       prefix, (double)o->gain_min_db, prefix, (double)o->gain_max_db);
     return CH_OK;
+}
+
+ch_status augment_options_check(const augment_options *o, ch_error *err)
+{
+    return augment_options_check_named(o, "aug-", err);
 }
 
 ch_status augment_add_noise(float *x, long n, const float *noise, long n_noise, double snr_db,

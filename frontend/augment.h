@@ -16,6 +16,8 @@
 
 #include <stdbool.h>
 
+#include <stddef.h>
+
 #include "common/options.h"
 #include "common/rng.h"
 #include "common/status.h"
@@ -47,6 +49,41 @@ extern const size_t augment_n_opts;
 /* Checks ranges that the option table cannot (min <= max pairs). CH_ERR_USAGE with a message
  * naming the option. */
 ch_status augment_options_check(const augment_options *o, ch_error *err);
+/* The same for options named "--<prefix>snr-min" etc. (the trainers use prefix ""). */
+ch_status augment_options_check_named(const augment_options *o, const char *prefix,
+                                      ch_error *err);
+
+/* Option-table entries for an augment_options member `m` of the options struct `st`, with the
+ * names and ranges kws-train and sv-train share (--noise-prob --snr-min --snr-max; --speed-min
+ * --speed-max --gain-min --gain-max; --freq-masks --freq-mask-max --time-masks
+ * --time-mask-max). */
+#define AUGMENT_OPT_(st, m, f, type, ctype, name, lo, hi, help)                                \
+    {name, type, offsetof(st, m) + offsetof(augment_options, f), sizeof(ctype), lo, hi, NULL, help}
+#define AUGMENT_NOISE_OPTS(st, m)                                                               \
+    AUGMENT_OPT_(st, m, noise_prob, OPT_T_FLOAT, float, "noise-prob", 0, 1,                    \
+                 "Probability of mixing noise into a training example"),                        \
+    AUGMENT_OPT_(st, m, snr_min_db, OPT_T_FLOAT, float, "snr-min", -30, 100,                   \
+                 "Lowest mixing SNR (dB)"),                                                     \
+    AUGMENT_OPT_(st, m, snr_max_db, OPT_T_FLOAT, float, "snr-max", -30, 100,                   \
+                 "Highest mixing SNR (dB)")
+#define AUGMENT_SPEED_GAIN_OPTS(st, m)                                                          \
+    AUGMENT_OPT_(st, m, speed_min, OPT_T_FLOAT, float, "speed-min", 0.5, 2,                    \
+                 "Lowest speed perturbation factor (1 = off)"),                                 \
+    AUGMENT_OPT_(st, m, speed_max, OPT_T_FLOAT, float, "speed-max", 0.5, 2,                    \
+                 "Highest speed perturbation factor (1 = off)"),                                \
+    AUGMENT_OPT_(st, m, gain_min_db, OPT_T_FLOAT, float, "gain-min", -60, 60,                  \
+                 "Lowest volume change (dB)"),                                                  \
+    AUGMENT_OPT_(st, m, gain_max_db, OPT_T_FLOAT, float, "gain-max", -60, 60,                  \
+                 "Highest volume change (dB)")
+#define AUGMENT_SPEC_OPTS(st, m)                                                                \
+    AUGMENT_OPT_(st, m, freq_masks, OPT_T_INT, int, "freq-masks", 0, 100,                      \
+                 "SpecAugment frequency masks"),                                                \
+    AUGMENT_OPT_(st, m, freq_mask_max, OPT_T_INT, int, "freq-mask-max", 0, 10000,              \
+                 "Widest frequency mask (bins)"),                                               \
+    AUGMENT_OPT_(st, m, time_masks, OPT_T_INT, int, "time-masks", 0, 100,                      \
+                 "SpecAugment time masks"),                                                     \
+    AUGMENT_OPT_(st, m, time_mask_max, OPT_T_INT, int, "time-mask-max", 0, 100000,             \
+                 "Widest time mask (frames)")
 
 /* Adds noise to x (n samples) in place so that 10*log10(P(x) / P(added)) = snr_db, where P is
  * the mean square. The noise is read from a random offset in noise[0..n_noise) (drawn with r),

@@ -33,6 +33,7 @@
 #include "frontend/features.h"
 #include "frontend/kaldi_io.h"
 #include "frontend/vad.h"
+#include "infer/utt_report.h"
 
 #define PROG "feat-extract"
 #define CHUNK 64
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
     kaldi_writer *w = NULL;
     feat_workspace **ws = NULL, **ews = NULL;
     int threads = 1, done = 0, failed = 0, verbosity = 1;
-    char first_fail[2600] = ""; /* for the error line under --quiet, which hides warnings */
+    utt_report rep = {0};
     bool help = false;
     ch_status st = CH_OK;
 
@@ -261,6 +262,7 @@ int main(int argc, char **argv)
     if (st != CH_OK || help)
         goto done;
     verbosity = cli_verbosity(&com);
+    utt_report_init(&rep, PROG, verbosity);
     ao.target_rate_hz = (int)fo.samp_freq_hz;
     if ((st = cli_check_device(&com, false, &err)) != CH_OK)
         goto done;
@@ -344,7 +346,6 @@ int main(int argc, char **argv)
     progress_init(&prog, PROG, "utt", n_utt, verbosity >= 1);
     double t0 = timer_now(), audio_s = 0;
     long frames_out = 0;
-    int resampled = 0, mixed = 0;
     for (int c0 = 0; c0 < n_utt && st == CH_OK; c0 += CHUNK) {
         int c1 = c0 + CHUNK < n_utt ? c0 + CHUNK : n_utt;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -370,26 +371,13 @@ int main(int argc, char **argv)
                     done++;
                     frames_out += u->rows;
                     audio_s += (double)u->audio.n / fo.samp_freq_hz;
-                    if (u->audio.resampled && resampled++ == 0)
-                        log_msg(verbosity, 1, "%s: note: %s is at %d Hz: resampled to %d Hz "
-                                "(said once; the summary counts the files)\n", PROG, u->key,
-                                u->audio.file_rate_hz, u->audio.rate_hz);
-                    if (u->audio.mixed_down && mixed++ == 0)
-                        log_msg(verbosity, 1, "%s: note: %s has %d channels: mixed down to mono "
-                                "(--channel=N takes one; said once)\n", PROG, u->key,
-                                u->audio.file_channels);
+                    utt_report_converted(&rep, u->key, u->audio.resampled,
+                                         u->audio.file_rate_hz, u->audio.rate_hz,
+                                         u->audio.mixed_down, u->audio.file_channels);
                 }
             } else {
                 failed++;
-                /* library messages start with the path, which the warning already names */
-                size_t pl = strlen(u->path);
-                bool named =
-                    strncmp(u->msg, u->path, pl) == 0 && strncmp(u->msg + pl, ": ", 2) == 0;
-                const char *m = named ? u->msg + pl + 2 : u->msg;
-                log_warn(verbosity, "utterance %s (%s): %s", u->key, u->path, m);
-                if (!first_fail[0])
-                    snprintf(first_fail, sizeof first_fail, "utterance %s (%s): %s", u->key,
-                             u->path, m);
+                utt_report_failure(&rep, u->key, u->path, u->msg);
             }
             free(u->feats);
             u->feats = NULL;
@@ -406,11 +394,7 @@ int main(int argc, char **argv)
     if (st != CH_OK)
         goto done;
 
-    if (resampled)
-        log_msg(verbosity, 1, "%s: resampled %d file(s) to %d Hz\n", PROG, resampled,
-                (int)fo.samp_freq_hz);
-    if (mixed)
-        log_msg(verbosity, 1, "%s: mixed %d multi-channel file(s) down to mono\n", PROG, mixed);
+    utt_report_summary(&rep, (int)fo.samp_freq_hz);
     log_msg(verbosity, 1, "%s: Done %d out of %d utterances (%d failed), %.1f s of audio in "
             "%.2f s\n", PROG, done, n_utt, failed, audio_s, secs);
     if (com.json)
@@ -442,11 +426,5 @@ done:
         return cli_report(PROG, st, &err);
     if (help)
         return 0;
-    if (failed > xo.max_failures) {
-        if (verbosity < 1) /* the warnings and "Done" line were silenced: still say why */
-            fprintf(stderr, "%s: %d of %d utterances failed, first: %s\n", PROG, failed, n_utt,
-                    first_fail);
-        return 1;
-    }
-    return 0;
+    return utt_report_exit_code(&rep, failed, n_utt, xo.max_failures);
 }

@@ -13,8 +13,10 @@
  *
  * Features follow the checkpoint's frontend (dither forced to 0); long audio is cut into
  * --chunk-s chunks every --chunk-hop-s whose embeddings are averaged (infer/sv_embed_lib.h
- * has the exact rules). Audio at another rate is resampled to 16 kHz, multi-channel audio mixed
- * down (or --channel); both said once on stderr.
+ * has the exact rules). --vad embeds only the voiced frames' samples (Kaldi's energy VAD); an
+ * utterance with too little speech is embedded whole and counted in one line at the end.
+ * Audio at another rate is resampled to 16 kHz, multi-channel audio mixed down (or --channel);
+ * both said once on stderr.
  * Like Kaldi: a bad utterance gives one warning naming it and is skipped; "done N of M" at the
  * end; exit 1 if more than --max-failures (default 0) failed. Threads (--threads) work on
  * different utterances, each with its own model copy, so the output does not depend on them.
@@ -35,6 +37,7 @@
 #include "frontend/audio.h"
 #include "frontend/kaldi_io.h"
 #include "infer/sv_embed_lib.h"
+#include "infer/utt_report.h"
 
 #define PROG "sv-embed"
 
@@ -53,7 +56,8 @@ typedef struct {
     float *emb;       /* (dim) */
     double audio_s;
     int chunks;
-    bool resampled, mixed;
+    double speech_s;  /* what was embedded (the voiced part with --vad) */
+    bool resampled, mixed, vad_fallback;
     int file_rate, file_channels;
     bool ok;
     char msg[1200];
@@ -86,10 +90,14 @@ static void embed_one(utt *u, sv_worker *w, const sv_model_file *mf, const sv_em
     u->mixed = a.mixed_down;
     u->file_rate = a.file_rate_hz;
     u->file_channels = a.file_channels;
-    if (sv_embed_audio(w, mf, eo, a.samples, a.n, u->emb, &u->chunks, &e) != CH_OK)
+    sv_embed_info info;
+    if (sv_embed_utterance(w, mf, eo, a.samples, a.n, u->emb, &info, &e) != CH_OK)
         snprintf(u->msg, sizeof u->msg, "%s", e.msg);
     else
         u->ok = true;
+    u->chunks = info.chunks;
+    u->speech_s = (double)info.n_used / SV_RATE_HZ;
+    u->vad_fallback = info.vad_fallback;
     audio_free(&a);
 }
 
@@ -154,6 +162,7 @@ int main(int argc, char **argv)
             audio_tab[n_audio++] = audio_opts[i];
     opt_group groups[] = {
         {"Embedding", sv_embed_opts, sv_embed_n_opts, &eo},
+        {"VAD (with --vad)", vad_opts, vad_n_opts, &eo.vad_o},
         {"Audio", audio_tab, n_audio, &ao},
         {"Run", run_opts, OPT_COUNT(run_opts), &ro},
         CLI_COMMON_GROUP(&com),
@@ -169,7 +178,8 @@ int main(int argc, char **argv)
         "id), list:FILE (one path per line, key = the path as written, as VoxCeleb trial lists "
         "name files) or audio files (key = the path as given). Features come from the "
         "checkpoint's frontend (dither 0); audio longer than --chunk-s is embedded in chunks "
-        "whose embeddings are averaged.",
+        "whose embeddings are averaged; --vad first drops the frames Kaldi's energy VAD calls "
+        "silent.",
         groups, OPT_COUNT(groups), 3, -1};
 
     char **pos = NULL, *list_storage = NULL, **list_keys = NULL, **list_paths = NULL;
@@ -182,7 +192,7 @@ int main(int argc, char **argv)
     float *embs = NULL;
     kaldi_writer *w = NULL;
     int n_utt = 0, threads = 1, done = 0, failed = 0, verbosity = 1;
-    char first_fail[2600] = "";
+    utt_report rep = {0};
     bool help = false;
     ch_status st = CH_OK;
 
@@ -195,6 +205,7 @@ int main(int argc, char **argv)
     if ((st = opt_parse(&parser, argc, argv, pos, &n_pos, &help, &err)) != CH_OK || help)
         goto done;
     verbosity = cli_verbosity(&com);
+    utt_report_init(&rep, PROG, verbosity);
     ao.target_rate_hz = SV_RATE_HZ;
     if (eo.chunk_s > 0 && eo.hop_s > eo.chunk_s) {
         st = ch_fail(&err, CH_ERR_USAGE, "--chunk-hop-s %g is longer than --chunk-s %g (audio "
@@ -273,9 +284,9 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     progress prog;
     progress_init(&prog, PROG, "utt", n_utt, verbosity >= 1);
-    double t0 = timer_now(), audio_s = 0;
+    double t0 = timer_now(), audio_s = 0, speech_s = 0;
     long chunks = 0;
-    int resampled = 0, mixed = 0;
+    int vad_fallback = 0;
     for (int c0 = 0; c0 < n_utt && st == CH_OK; c0 += chunk) {
         int c1 = c0 + chunk < n_utt ? c0 + chunk : n_utt;
         for (int i = c0; i < c1; i++)
@@ -291,25 +302,13 @@ int main(int argc, char **argv)
                 done++;
                 audio_s += u->audio_s;
                 chunks += u->chunks;
-                if (u->resampled && resampled++ == 0)
-                    log_msg(verbosity, 1, "%s: note: %s is at %d Hz: resampled to %d Hz (said "
-                            "once; the summary counts the files)\n", PROG, u->key, u->file_rate,
-                            SV_RATE_HZ);
-                if (u->mixed && mixed++ == 0)
-                    log_msg(verbosity, 1, "%s: note: %s has %d channels: mixed down to mono "
-                            "(--channel=N takes one; said once)\n", PROG, u->key,
-                            u->file_channels);
+                speech_s += u->speech_s;
+                vad_fallback += u->vad_fallback;
+                utt_report_converted(&rep, u->key, u->resampled, u->file_rate, SV_RATE_HZ,
+                                     u->mixed, u->file_channels);
             } else {
                 failed++;
-                /* library messages start with the path, which the warning already names */
-                size_t pl = strlen(u->path);
-                bool named =
-                    strncmp(u->msg, u->path, pl) == 0 && strncmp(u->msg + pl, ": ", 2) == 0;
-                const char *m = named ? u->msg + pl + 2 : u->msg;
-                log_warn(verbosity, "utterance %s (%s): %s", u->key, u->path, m);
-                if (!first_fail[0])
-                    snprintf(first_fail, sizeof first_fail, "utterance %s (%s): %s", u->key,
-                             u->path, m);
+                utt_report_failure(&rep, u->key, u->path, u->msg);
             }
         }
         progress_update(&prog, c1);
@@ -322,19 +321,21 @@ int main(int argc, char **argv)
         st = cst;
     if (st != CH_OK)
         goto done;
-    if (resampled)
-        log_msg(verbosity, 1, "%s: resampled %d file(s) to %d Hz\n", PROG, resampled,
-                SV_RATE_HZ);
-    if (mixed)
-        log_msg(verbosity, 1, "%s: mixed %d multi-channel file(s) down to mono\n", PROG, mixed);
+    utt_report_summary(&rep, SV_RATE_HZ);
+    if (vad_fallback)
+        log_msg(verbosity, 1, "%s: %d utterance(s) had too little speech for VAD (under "
+                "--min-s %g s voiced); used whole\n", PROG, vad_fallback, (double)eo.min_s);
+    if (eo.vad)
+        log_msg(verbosity, 1, "%s: VAD kept %.1f s of %.1f s\n", PROG, speech_s, audio_s);
     log_msg(verbosity, 1, "%s: done %d of %d utterances (%d failed), %ld chunks, %.1f s of "
             "audio in %.2f s\n", PROG, done, n_utt, failed, chunks, audio_s, secs);
     if (com.json)
         printf("{\"done\":%d,\"total\":%d,\"failed\":%d,\"dim\":%d,\"kind\":\"%s\","
                "\"chunks\":%ld,\"audio_s\":%.3f,\"seconds\":%.3f,\"x_real_time\":%.1f,"
-               "\"threads\":%d}\n",
+               "\"threads\":%d,\"vad\":%s,\"speech_s\":%.3f,\"vad_fallback\":%d}\n",
                done, n_utt, failed, mf.dim, mf.ck.kind, chunks, audio_s, secs,
-               secs > 0 ? audio_s / secs : 0.0, threads);
+               secs > 0 ? audio_s / secs : 0.0, threads, eo.vad ? "true" : "false", speech_s,
+               vad_fallback);
 
 done:
     kaldi_writer_close(w, NULL); /* only on an early error: discards the partial ark */
@@ -355,11 +356,5 @@ done:
         return cli_report(PROG, st, &err);
     if (help)
         return 0;
-    if (failed > ro.max_failures) {
-        if (verbosity < 1)
-            fprintf(stderr, "%s: %d of %d utterances failed, first: %s\n", PROG, failed, n_utt,
-                    first_fail);
-        return 1;
-    }
-    return 0;
+    return utt_report_exit_code(&rep, failed, n_utt, ro.max_failures);
 }

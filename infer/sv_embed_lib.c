@@ -72,7 +72,8 @@ ch_status sv_frontend_from_text(sv_frontend *f, const char *text, const char *pa
 
 sv_embed_options sv_embed_options_default(void)
 {
-    sv_embed_options o = {3.0f, 1.5f, 0.1f, SV_AVG_NORMALIZED, 16};
+    sv_embed_options o = {3.0f, 1.5f, 0.1f, SV_AVG_NORMALIZED, 16, false,
+                          vad_options_default()};
     return o;
 }
 
@@ -88,6 +89,9 @@ const opt_desc sv_embed_opts[] = {
                "Chunk averaging: of L2-normalised chunk embeddings, or of the raw ones"),
     OPT_INT(sv_embed_options, max_batch, "max-batch", 1, 4096,
             "Chunks per forward pass (memory vs speed)"),
+    OPT_BOOL(sv_embed_options, vad, "vad",
+             "Embed only the voiced frames' samples (Kaldi energy VAD, --vad-* thresholds); "
+             "utterances with less than --min-s of speech are embedded whole"),
 };
 const size_t sv_embed_n_opts = OPT_COUNT(sv_embed_opts);
 
@@ -97,6 +101,7 @@ void sv_model_file_free(sv_model_file *mf)
         return;
     ckpt_model_free(&mf->ck);
     feat_computer_free(mf->fc);
+    feat_computer_free(mf->efc);
     memset(mf, 0, sizeof *mf);
 }
 
@@ -116,6 +121,13 @@ ch_status sv_model_file_load(sv_model_file *mf, const char *path, ch_error *err)
         ch_error e2;
         if (feat_computer_create(&mf->fe.feat, &mf->fc, &e2) != CH_OK)
             st = ch_fail(err, CH_ERR_FORMAT, "%s: frontend: %s", path, e2.msg);
+    }
+    if (st == CH_OK) {
+        /* the VAD's energy: what feat-extract --vad computes when column 0 has none (Kaldi's
+         * compute-vad reads MFCC c0 = raw log-energy), on the model's framing */
+        ch_error e2;
+        if (vad_energy_computer_create(&mf->fe.feat, &mf->efc, &e2) != CH_OK)
+            st = ch_fail(err, CH_ERR_FORMAT, "%s: frontend (VAD energy): %s", path, e2.msg);
     }
     if (st == CH_OK) {
         /* build once here to validate kind, hparams and counts before any worker does */
@@ -149,6 +161,7 @@ void sv_worker_free(sv_worker *w)
     free(w->x);
     free(w->emb);
     free(w->lengths);
+    vad_scratch_free(&w->vad);
     memset(w, 0, sizeof *w);
 }
 
@@ -199,8 +212,58 @@ static ch_status grow(void **p, size_t *cap, size_t need, size_t elem, ch_error 
     return CH_OK;
 }
 
+ch_status sv_vad_speech(sv_worker *w, const sv_model_file *mf, const vad_options *vo,
+                        const float *x, long n, const float **speech, long *n_speech,
+                        int *n_frames, int *n_voiced, ch_error *err)
+{
+    return vad_speech_samples(&w->vad, mf->efc, vo, x, n, speech, n_speech, n_frames, n_voiced,
+                              err);
+}
+
+static ch_status embed_samples(sv_worker *w, const sv_model_file *mf, const sv_embed_options *o,
+                               const float *x, long n, float *out, int *n_chunks,
+                               ch_error *err);
+
+ch_status sv_embed_utterance(sv_worker *w, const sv_model_file *mf, const sv_embed_options *o,
+                             const float *x, long n, float *out, sv_embed_info *info,
+                             ch_error *err)
+{
+    sv_embed_info r = {0, n, 0, 0, false};
+    const float *use = x;
+    ch_status st = CH_OK;
+    /* a too-short utterance gets embed_samples' message, VAD or not */
+    long min_n = (long)lrint((double)o->min_s * SV_RATE_HZ);
+    if (o->vad && n >= min_n && feat_num_frames(mf->fc, n) >= 2) {
+        const float *sp;
+        long ns;
+        st = sv_vad_speech(w, mf, &o->vad_o, x, n, &sp, &ns, &r.frames, &r.voiced, err);
+        if (st == CH_OK && (ns < min_n || feat_num_frames(mf->fc, ns) < 2)) {
+            r.vad_fallback = true;
+        } else if (st == CH_OK) {
+            use = sp;
+            r.n_used = ns;
+        }
+    }
+    if (st == CH_OK)
+        st = embed_samples(w, mf, o, use, r.n_used, out, &r.chunks, err);
+    if (info)
+        *info = r; /* filled on errors too */
+    return st;
+}
+
 ch_status sv_embed_audio(sv_worker *w, const sv_model_file *mf, const sv_embed_options *o,
                          const float *x, long n, float *out, int *n_chunks, ch_error *err)
+{
+    sv_embed_info r;
+    ch_status st = sv_embed_utterance(w, mf, o, x, n, out, &r, err);
+    if (n_chunks)
+        *n_chunks = r.chunks;
+    return st;
+}
+
+static ch_status embed_samples(sv_worker *w, const sv_model_file *mf, const sv_embed_options *o,
+                               const float *x, long n, float *out, int *n_chunks,
+                               ch_error *err)
 {
     const long rate = SV_RATE_HZ;
     long L = (long)lrint((double)o->chunk_s * rate), H = (long)lrint((double)o->hop_s * rate);

@@ -22,6 +22,20 @@
  * Chunks are batched through the model up to max_batch at a time (eval mode, padded frames are
  * masked by the models, so batching does not change a chunk's embedding beyond float rounding).
  *
+ * Voice activity (o->vad, sv-embed --vad): before chunking, Kaldi's energy VAD
+ * (frontend/vad.h, o->vad_o) marks the utterance's frames voiced or not. The frames are the
+ * frontend's (its frame length, shift and snip-edges) and the energy is the raw log-energy
+ * feat-extract --vad uses (column 0 of a 3-bin fbank with use-energy, raw-energy, dither 0),
+ * whatever the model's features are, so both commands select the same frames. Each frame owns
+ * the frame-shift-long span of samples centred on its centre (the first span starts at sample
+ * 0, the last ends at n: the spans partition the utterance); the voiced frames' spans are
+ * concatenated in order and that speech-only signal is what gets chunked and embedded
+ * (features, CMN and chunks computed on it, so silence neither dilutes the statistics pooling
+ * nor the CMN mean). If the speech is shorter than min_s or gives fewer than 2 frames (silence,
+ * or noise below the threshold), the whole utterance is embedded instead and
+ * sv_embed_info.vad_fallback says so: not an error (sv-embed counts these and says so once).
+ * An utterance too short for 2 frames is an error with or without VAD.
+ *
  * Threads: one sv_worker per thread (its own model copy, arena and feature workspace); an
  * utterance is computed by one worker alone, so its embedding does not depend on the thread
  * count.
@@ -34,6 +48,8 @@
 #include "common/options.h"
 #include "common/status.h"
 #include "frontend/features.h"
+#include "frontend/vad_speech.h"
+#include "frontend/vad.h"
 #include "models/backend.h"
 #include "models/checkpoint.h"
 #include "models/model.h"
@@ -64,10 +80,15 @@ typedef struct {
     float min_s;    /* shorter utterances are errors ("too short") */
     int average;    /* sv_average */
     int max_batch;  /* chunks per forward call */
+    bool vad;       /* embed the voiced samples only (rules above) */
+    vad_options vad_o; /* its thresholds: a table of their own, vad_opts (--vad-*) */
 } sv_embed_options;
 
-sv_embed_options sv_embed_options_default(void); /* 3 s chunks, 1.5 s hop, min 0.1 s, normalized, 16 */
-extern const opt_desc sv_embed_opts[];           /* --chunk-s --chunk-hop-s --min-s --average --max-batch */
+/* 3 s chunks, 1.5 s hop, min 0.1 s, normalized, 16; no VAD, Kaldi's VAD defaults */
+sv_embed_options sv_embed_options_default(void);
+/* --chunk-s --chunk-hop-s --min-s --average --max-batch --vad; the thresholds are vad_opts
+ * (frontend/vad.h) on the vad_o member: {"VAD", vad_opts, vad_n_opts, &o.vad_o} */
+extern const opt_desc sv_embed_opts[];
 extern const size_t sv_embed_n_opts;
 
 /* A loaded speaker checkpoint, shared read-only by the workers. */
@@ -75,6 +96,7 @@ typedef struct {
     ckpt_model ck;       /* as read (params and buffers copied into each worker's model) */
     sv_frontend fe;      /* as stored, except feat.dither = 0 */
     feat_computer *fc;
+    feat_computer *efc;  /* VAD log-energy in column 0, framed like fc (rules above) */
     int F;               /* feature bins = the model's in_bins */
     int dim;             /* embedding size = the model's out_dim */
 } sv_model_file;
@@ -95,6 +117,7 @@ typedef struct {
     size_t emb_cap;
     int *lengths;
     int len_cap;
+    vad_scratch vad;     /* VAD: energy features, decisions and the voiced samples */
 } sv_worker;
 
 ch_status sv_worker_create(sv_worker *w, const sv_model_file *mf, ch_error *err);
@@ -104,10 +127,32 @@ void sv_worker_free(sv_worker *w);
 int sv_chunk_count(long n, long L, long H);
 long sv_chunk_start(long n, long L, long H, int i);
 
-/* The embedding of x (n samples at SV_RATE_HZ, int16 scale) into out (mf->dim). *n_chunks
- * (may be NULL) receives the chunk count. Errors: CH_ERR_FORMAT "too short: ..." when n is
- * below min_s or gives fewer than 2 frames, "non-finite embedding" (a broken model or input);
- * CH_ERR_NOMEM. The message does not name the utterance (the caller does). */
+typedef struct {
+    int chunks;        /* chunks embedded */
+    long n_used;       /* samples embedded: the voiced ones, or n */
+    int frames;        /* VAD frames of the utterance (0 without VAD) */
+    int voiced;        /* of which voiced */
+    bool vad_fallback; /* VAD on, too little speech: the whole utterance was embedded */
+} sv_embed_info;
+
+/* The voiced samples of x (n samples) under vo, by the rules above: *speech points into the
+ * worker (valid until its next call), *n_speech samples; *n_frames and *n_voiced (either may be
+ * NULL) the frame counts. Errors: CH_ERR_FORMAT "too short ..." when n gives no frame;
+ * CH_ERR_NOMEM. */
+ch_status sv_vad_speech(sv_worker *w, const sv_model_file *mf, const vad_options *vo,
+                        const float *x, long n, const float **speech, long *n_speech,
+                        int *n_frames, int *n_voiced, ch_error *err);
+
+/* sv_embed_audio with the details in *info (may be NULL; filled even when it fails). */
+ch_status sv_embed_utterance(sv_worker *w, const sv_model_file *mf, const sv_embed_options *o,
+                             const float *x, long n, float *out, sv_embed_info *info,
+                             ch_error *err);
+
+/* The embedding of x (n samples at SV_RATE_HZ, int16 scale, after VAD when o->vad) into out
+ * (mf->dim). *n_chunks (may be NULL) receives the chunk count. Errors: CH_ERR_FORMAT "too
+ * short: ..." when n is below min_s or gives fewer than 2 frames, "non-finite embedding" (a
+ * broken model or input); CH_ERR_NOMEM. The message does not name the utterance (the caller
+ * does). */
 ch_status sv_embed_audio(sv_worker *w, const sv_model_file *mf, const sv_embed_options *o,
                          const float *x, long n, float *out, int *n_chunks, ch_error *err);
 

@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "common/options.h"
-#include "models/arena.h"
 #include "models/attention_pool.h"
 #include "models/conv3x3_direct.h"
 #include "models/lstm.h"
+#include "models/model_util.h"
 
 #include <cblas.h>
 
@@ -85,6 +85,8 @@ typedef struct {
 } kd_step;
 
 typedef struct {
+    /* first: nn_step_impl_destroy frees it; lens[0]: lengths of the last forward */
+    nn_step_mem mem;
     kws_densenet_options o;
     int F0, nb, L, g, trans, H, A, K;
     int Fb[MAXB + 1], C0[MAXB], Ct[MAXB];
@@ -92,10 +94,6 @@ typedef struct {
     size_t stem_w;
     kd_unit u[MAXB][MAXL + 1]; /* [b][L] = transition */
     size_t lstm_w, att_w, out_w, out_b;
-    arena ar;
-    int cap_N, cap_T, cap_threads;
-    int *lens;                 /* (cap_lens >= cap_N) lengths of the last forward */
-    int cap_lens;
     int N, T, have_train;      /* the last forward */
     int dropped;               /* it applied dropout */
     kd_step s;
@@ -137,8 +135,9 @@ static attention_pool_dims att_d(const kd_impl *k, int N, int T)
 }
 
 /* Carves a step's blocks for (N, T); with a planning arena only counts. */
-static void carve(kd_impl *k, const nn_backend *be, arena *a, int N, int T)
+static void carve(void *impl, const nn_backend *be, arena *a, int N, int T)
 {
+    kd_impl *k = impl;
     kd_step *s = &k->s;
     const size_t NT = (size_t)N * T;
     size_t big = 0, pbig = 0, ws = 0;
@@ -201,8 +200,9 @@ static void carve(kd_impl *k, const nn_backend *be, arena *a, int N, int T)
 }
 
 /* Carves only what the eval-mode head (kd_head) of (N, T) reads and writes (streaming). */
-static void carve_head(kd_impl *k, const nn_backend *be, arena *a, int N, int T)
+static void carve_head(void *impl, const nn_backend *be, arena *a, int N, int T)
 {
+    kd_impl *k = impl;
     kd_step *s = &k->s;
     const size_t NT = (size_t)N * T;
     lstm_dims ld = lstm_d(k, N, T);
@@ -224,38 +224,16 @@ static void carve_head(kd_impl *k, const nn_backend *be, arena *a, int N, int T)
     s->ws_floats = ws;
 }
 
+static const nn_step_layout kd_layout = {"densenet-bilstm", carve, 1, 1};
+
 static ch_status kd_reserve(nn_model *m, nn_ctx *ctx, int N, int T, ch_error *err)
 {
     kd_impl *k = m->impl;
-    int th = omp_get_max_threads();
-    if (N < 1 || T < 1)
-        return ch_fail(err, CH_ERR_USAGE, "densenet-bilstm: reserve for N=%d T=%d", N, T);
-    if (k->ar.base && N <= k->cap_N && T <= k->cap_T && th <= k->cap_threads)
-        return CH_OK;
-    int nN = N > k->cap_N ? N : k->cap_N, nT = T > k->cap_T ? T : k->cap_T;
-    int nth = th > k->cap_threads ? th : k->cap_threads;
-    arena plan = arena_planner();
-    carve(k, ctx->be, &plan, nN, nT);
-    /* never shrinks: what kws_densenet_stream_reserve made room for stays */
-    size_t need = max_sz(plan.peak > plan.used ? plan.peak : plan.used, k->ar.cap);
-    int nlens = nN > k->cap_lens ? nN : k->cap_lens;
-    arena_destroy(&k->ar);
-    free(k->lens);
-    k->lens = NULL;
-    k->cap_N = k->cap_T = k->cap_threads = k->cap_lens = 0;
-    k->have_train = 0;
-    CH_TRY(arena_create(&k->ar, need, err));
-    /* zeroed once: every float of it is then always initialised (relu_prefix spans gaps), and
-     * the pages are touched now rather than in the first step */
-    memset(k->ar.base, 0, k->ar.cap);
-    k->lens = malloc(sizeof(int) * (size_t)nlens);
-    if (!k->lens)
-        return ch_fail(err, CH_ERR_NOMEM, "densenet-bilstm: out of memory for lengths");
-    k->cap_lens = nlens;
-    k->cap_N = nN;
-    k->cap_T = nT;
-    k->cap_threads = nth;
-    return CH_OK;
+    unsigned gen = k->mem.generation;
+    ch_status st = nn_step_mem_reserve(&k->mem, &kd_layout, k, ctx->be, N, T, err);
+    if (k->mem.generation != gen)
+        k->have_train = 0; /* the train forward's saved values went with the old arena */
+    return st;
 }
 
 /* relu over the first `cnt` floats of each of N samples sn apart (a channel prefix), as ONE
@@ -359,7 +337,7 @@ static void kd_pool_out(nn_model *m, const nn_backend *be, int N, int T, int tra
                         float *out);
 
 /* BiLSTM, pooling, (dropout,) linear of the (N, T) step carved last: seq (N, T, seq_dim) with
- * lengths k->lens -> out (N, K). */
+ * lengths k->mem.lens[0] -> out (N, K). */
 static void kd_head(nn_model *m, const nn_backend *be, const float *seq, int N, int T,
                     int train, rng *r, float *out)
 {
@@ -367,7 +345,7 @@ static void kd_head(nn_model *m, const nn_backend *be, const float *seq, int N, 
     kd_step *s = &k->s;
     const float *w = m->p->data;
     lstm_dims ld = lstm_d(k, N, T);
-    be->lstm_forward(s->y, NULL, NULL, s->gates, s->cells, seq, k->lens, w + k->lstm_w, &ld,
+    be->lstm_forward(s->y, NULL, NULL, s->gates, s->cells, seq, k->mem.lens[0], w + k->lstm_w, &ld,
                      s->ws);
     kd_pool_out(m, be, N, T, train, r, out);
 }
@@ -382,14 +360,15 @@ static void kd_pool_out(nn_model *m, const nn_backend *be, int N, int T, int tra
     const int Dm = 2 * k->H;
     if (k->o.pooling == 0) {
         attention_pool_dims ad = att_d(k, N, T);
-        be->attention_pool_forward(s->pooled, s->att, s->y, k->lens, w + k->att_w, &ad, s->ws);
+        be->attention_pool_forward(s->pooled, s->att, s->y, k->mem.lens[0], w + k->att_w, &ad,
+                                   s->ws);
     } else {
         for (int n = 0; n < N; n++)
             for (int t = 0; t < T; t++)
                 for (int c = 0; c < Dm; c++)
                     s->hT[((size_t)n * Dm + c) * T + t] = s->y[((size_t)n * T + t) * Dm + c];
         time_pool_dims td = {N, Dm, T, 0.0f, 0};
-        be->mean_pool_forward(s->pooled, s->hT, k->lens, &td);
+        be->mean_pool_forward(s->pooled, s->hT, k->mem.lens[0], &td);
     }
     const float *z = s->pooled;
     if (train && k->o.dropout > 0.0f && r) {
@@ -406,16 +385,13 @@ static void kd_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
 {
     kd_impl *k = m->impl;
     const int N = in->N, T = in->T, F0 = k->F0;
-    /* workspaces were sized for cap_threads; more threads would overrun them */
-    if (omp_get_max_threads() > k->cap_threads)
-        omp_set_num_threads(k->cap_threads);
-    arena_reset(&k->ar);
-    carve(k, ctx->be, &k->ar, N, T);
+    nn_step_mem_begin(&k->mem);
+    carve(k, ctx->be, &k->mem.ar, N, T);
     kd_step *s = &k->s;
     k->N = N;
     k->T = T;
     k->have_train = train;
-    memcpy(k->lens, in->lengths, sizeof(int) * (size_t)N);
+    memcpy(k->mem.lens[0], in->lengths, sizeof(int) * (size_t)N);
 
     /* (N, T, F) -> (N, 1, F, T) */
 #pragma omp parallel for schedule(static)
@@ -437,8 +413,7 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     const int N = k->N, T = k->T, Dm = 2 * k->H;
     const float *w = m->p->data;
     float *gw = m->p->grad;
-    if (omp_get_max_threads() > k->cap_threads)
-        omp_set_num_threads(k->cap_threads);
+    nn_step_mem_clamp_threads(&k->mem);
 
     const int dropped = k->dropped;
     linear_dims lin = {N, Dm, k->K};
@@ -451,11 +426,11 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     }
     if (k->o.pooling == 0) {
         attention_pool_dims ad = att_d(k, N, T);
-        be->attention_pool_backward(s->dy, gw + k->att_w, dpooled, s->att, s->y, k->lens,
+        be->attention_pool_backward(s->dy, gw + k->att_w, dpooled, s->att, s->y, k->mem.lens[0],
                                     w + k->att_w, &ad, s->ws);
     } else {
         time_pool_dims td = {N, Dm, T, 0.0f, 0};
-        be->mean_pool_backward(s->dhT, dpooled, k->lens, &td);
+        be->mean_pool_backward(s->dhT, dpooled, k->mem.lens[0], &td);
         for (int n = 0; n < N; n++)
             for (int t = 0; t < T; t++)
                 for (int c = 0; c < Dm; c++)
@@ -463,7 +438,7 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     }
     lstm_dims ld = lstm_d(k, N, T);
     be->lstm_backward(s->dseq, gw + k->lstm_w, NULL, NULL, s->dy, NULL, NULL, s->y, s->gates,
-                      s->cells, s->seq, k->lens, w + k->lstm_w, &ld, s->ws);
+                      s->cells, s->seq, k->mem.lens[0], w + k->lstm_w, &ld, s->ws);
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)
         for (int i = 0; i < k->seq_dim; i++)
@@ -533,24 +508,13 @@ static double kd_flops(const nn_model *m, int T)
     return f;
 }
 
-static void kd_destroy(nn_model *m)
-{
-    kd_impl *k = m->impl;
-    if (!k)
-        return;
-    arena_destroy(&k->ar);
-    free(k->lens);
-    free(k);
-    m->impl = NULL;
-}
-
 static const nn_model_ops kd_ops = {
     .kind = "densenet-bilstm",
     .reserve = kd_reserve,
     .forward = kd_forward,
     .backward = kd_backward,
     .flops_per_sample = kd_flops,
-    .destroy = kd_destroy,
+    .destroy = nn_step_impl_destroy,
 };
 
 /* ---- streaming entry points (kws_densenet.h) ---- */
@@ -576,45 +540,31 @@ ch_status kws_densenet_stream_reserve(nn_model *m, nn_ctx *ctx, int n_windows, i
     if (n_windows < 1 || T_window < 1 || T_chunk < 1)
         return ch_fail(err, CH_ERR_USAGE, "densenet-bilstm: stream reserve for %d x %d, %d",
                        n_windows, T_window, T_chunk);
+    const nn_step_cap held = k->mem.cap;
     int th = omp_get_max_threads();
-    int nth = th > k->cap_threads ? th : k->cap_threads;
+    nn_step_cap cap = {held.N, held.T, th > held.threads ? th : held.threads,
+                       n_windows > held.N ? n_windows : held.N};
     /* the arena must hold the head carving of n_windows x T_window, the CNN carving of one
-     * T_chunk sequence, and still the full (cap_N, cap_T) one kd_reserve promised */
+     * T_chunk sequence, and still the full (held.N, held.T) one kd_reserve promised */
     arena p1 = arena_planner(), p2 = arena_planner(), p3 = arena_planner();
     carve_head(k, ctx->be, &p1, n_windows, T_window);
     carve(k, ctx->be, &p2, 1, T_chunk);
-    if (k->cap_N > 0)
-        carve(k, ctx->be, &p3, k->cap_N, k->cap_T);
+    if (held.N > 0)
+        carve(k, ctx->be, &p3, held.N, held.T);
     size_t need = max_sz(max_sz(p1.peak, p2.peak), p3.peak);
-    int nlens = n_windows > k->cap_N ? n_windows : k->cap_N;
-    if (k->ar.base && k->ar.cap >= need && nth == k->cap_threads && nlens <= k->cap_lens)
+    if (k->mem.ar.base && k->mem.ar.cap >= need && cap.threads == held.threads &&
+        cap.lens <= held.lens)
         return CH_OK;
-    int cN = k->cap_N, cT = k->cap_T;
-    arena_destroy(&k->ar);
-    free(k->lens);
-    k->lens = NULL;
-    k->cap_N = k->cap_T = k->cap_threads = k->cap_lens = 0;
     k->have_train = 0;
-    CH_TRY(arena_create(&k->ar, need, err));
-    memset(k->ar.base, 0, k->ar.cap);
-    k->lens = malloc(sizeof(int) * (size_t)nlens);
-    if (!k->lens)
-        return ch_fail(err, CH_ERR_NOMEM, "densenet-bilstm: out of memory for lengths");
-    k->cap_lens = nlens;
-    k->cap_N = cN;
-    k->cap_T = cT;
-    k->cap_threads = nth;
-    return CH_OK;
+    return nn_step_mem_grow(&k->mem, &kd_layout, need, cap, err);
 }
 
 void kws_densenet_cnn_forward(nn_model *m, nn_ctx *ctx, const float *x, int T, float *seq)
 {
     kd_impl *k = m->impl;
     const int F0 = k->F0;
-    if (omp_get_max_threads() > k->cap_threads)
-        omp_set_num_threads(k->cap_threads);
-    arena_reset(&k->ar);
-    carve(k, ctx->be, &k->ar, 1, T);
+    nn_step_mem_begin(&k->mem);
+    carve(k, ctx->be, &k->mem.ar, 1, T);
     kd_step *s = &k->s;
     k->have_train = 0;
     for (int t = 0; t < T; t++)
@@ -628,13 +578,11 @@ void kws_densenet_head_forward(nn_model *m, nn_ctx *ctx, const float *seq, int N
                                float *out)
 {
     kd_impl *k = m->impl;
-    if (omp_get_max_threads() > k->cap_threads)
-        omp_set_num_threads(k->cap_threads);
-    arena_reset(&k->ar);
-    carve_head(k, ctx->be, &k->ar, N, T);
+    nn_step_mem_begin(&k->mem);
+    carve_head(k, ctx->be, &k->mem.ar, N, T);
     k->have_train = 0;
     for (int n = 0; n < N; n++)
-        k->lens[n] = T;
+        k->mem.lens[0][n] = T;
     kd_head(m, ctx->be, seq, N, T, 0, NULL, out);
 }
 
@@ -681,14 +629,12 @@ void kws_densenet_head_gates_forward(nn_model *m, nn_ctx *ctx, const float *gx, 
 {
     kd_impl *k = m->impl;
     const int H = k->H, H4 = 4 * H, Dm = 2 * H;
-    if (omp_get_max_threads() > k->cap_threads)
-        omp_set_num_threads(k->cap_threads);
-    arena_reset(&k->ar);
-    carve_head(k, ctx->be, &k->ar, N, T);
+    nn_step_mem_begin(&k->mem);
+    carve_head(k, ctx->be, &k->mem.ar, N, T);
     kd_step *s = &k->s;
     k->have_train = 0;
     for (int n = 0; n < N; n++)
-        k->lens[n] = T;
+        k->mem.lens[0][n] = T;
     /* the saved-gates block is free in eval mode: the step's scratch */
     float *tmp = s->gates, *h = tmp + (size_t)N * H4, *c = h + (size_t)N * H;
     for (int dir = 0; dir < 2; dir++) {
@@ -835,20 +781,11 @@ ch_status kws_densenet_create(nn_model *m, const char *lines, rng *init, ch_erro
     k->att_w = o.pooling == 0 ? v[first_att].offset : 0;
     k->out_w = v[first_out].offset;
     k->out_b = v[first_out + 1].offset;
-    m->buffers = calloc(nbuf, sizeof(float));
-    if (!m->buffers)
-        return ch_fail(err, CH_ERR_NOMEM, "densenet-bilstm: out of memory for buffers");
-    m->n_buffers = nbuf;
+    CH_TRY(nn_model_alloc_buffers(m, nbuf, "densenet-bilstm", err));
     for (int b = 0; b < k->nb; b++)
         for (int l = 0; l <= k->L; l++)
             for (int c = 0; c < k->u[b][l].C; c++)
                 m->buffers[k->u[b][l].rv + c] = 1.0f;
 
-    char head[96];
-    snprintf(head, sizeof head, "in-bins=%d\nout-dim=%d\n", m->in_bins, m->out_dim);
-    m->hparams = malloc(strlen(head) + 1);
-    if (!m->hparams)
-        return ch_fail(err, CH_ERR_NOMEM, "densenet-bilstm: out of memory");
-    memcpy(m->hparams, head, strlen(head) + 1);
-    return nn_hparams_append(&m->hparams, &grp, err);
+    return nn_model_write_hparams(m, &grp, "densenet-bilstm", err);
 }

@@ -2,13 +2,11 @@
  * and the padding semantics). */
 #include "models/sv_resnet.h"
 
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/options.h"
-#include "models/arena.h"
+#include "models/model_util.h"
 #include "models/resblock.h"
 #include "models/time_mask.h"
 
@@ -54,14 +52,13 @@ typedef struct {
 } rn_step;
 
 typedef struct {
+    /* first: nn_step_impl_destroy frees it; lens[0..4]: lengths at the stem / after each layer */
+    nn_step_mem mem;
     sv_resnet_options o;
     int F, E, nb;
     int Fs[5];                     /* bins at the stem / after each layer */
     size_t stem_w, stem_g, stem_b, stem_rm, stem_rv, emb_w, emb_b;
     rn_block b[MAXB];
-    arena ar;
-    int cap_N, cap_T, cap_threads;
-    int *lens[5];                  /* (cap_N) lengths at the stem / after each layer */
     int Ts[5];                     /* frames at the stem / after each layer, last forward */
     int N;
     rn_step s;
@@ -90,8 +87,9 @@ static int block_t(const rn_impl *k, int i, int T)
     return T;
 }
 
-static void carve(rn_impl *k, const nn_backend *be, arena *a, int N, int T)
+static void carve(void *impl, const nn_backend *be, arena *a, int N, int T)
 {
+    rn_impl *k = impl;
     rn_step *s = &k->s;
     const int C0 = k->o.channels;
     size_t stem_n = (size_t)N * C0 * k->F * T, big = stem_n, scratch = 0;
@@ -132,34 +130,12 @@ static void carve(rn_impl *k, const nn_backend *be, arena *a, int N, int T)
     s->ws = arena_alloc(a, ws ? ws : 1);
 }
 
+static const nn_step_layout rn_layout = {"resnet", carve, 5, 0};
+
 static ch_status rn_reserve(nn_model *m, nn_ctx *ctx, int N, int T, ch_error *err)
 {
     rn_impl *k = m->impl;
-    int th = omp_get_max_threads();
-    if (N < 1 || T < 1)
-        return ch_fail(err, CH_ERR_USAGE, "resnet: reserve for N=%d T=%d", N, T);
-    if (k->ar.base && N <= k->cap_N && T <= k->cap_T && th <= k->cap_threads)
-        return CH_OK;
-    int nN = N > k->cap_N ? N : k->cap_N, nT = T > k->cap_T ? T : k->cap_T;
-    int nth = th > k->cap_threads ? th : k->cap_threads;
-    arena plan = arena_planner();
-    carve(k, ctx->be, &plan, nN, nT);
-    arena_destroy(&k->ar);
-    for (int i = 0; i < 5; i++) {
-        free(k->lens[i]);
-        k->lens[i] = NULL;
-    }
-    k->cap_N = k->cap_T = k->cap_threads = 0;
-    CH_TRY(arena_create(&k->ar, plan.peak > plan.used ? plan.peak : plan.used, err));
-    for (int i = 0; i < 5; i++) {
-        k->lens[i] = malloc(sizeof(int) * (size_t)nN);
-        if (!k->lens[i])
-            return ch_fail(err, CH_ERR_NOMEM, "resnet: out of memory for lengths");
-    }
-    k->cap_N = nN;
-    k->cap_T = nT;
-    k->cap_threads = nth;
-    return CH_OK;
+    return nn_step_mem_reserve(&k->mem, &rn_layout, k, ctx->be, N, T, err);
 }
 
 static resblock_weights block_w(const rn_block *b, const float *w)
@@ -177,17 +153,15 @@ static void rn_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
     rn_impl *k = m->impl;
     const nn_backend *be = ctx->be;
     const int N = in->N, T = in->T, F = k->F, C0 = k->o.channels;
-    if (omp_get_max_threads() > k->cap_threads)
-        omp_set_num_threads(k->cap_threads);
-    arena_reset(&k->ar);
-    carve(k, be, &k->ar, N, T);
+    nn_step_mem_begin(&k->mem);
+    carve(k, be, &k->mem.ar, N, T);
     rn_step *s = &k->s;
     const float *w = m->p->data;
     float *buf = m->buffers;
     k->N = N;
     k->Ts[0] = T;
     for (int n = 0; n < N; n++)
-        k->lens[0][n] = in->lengths ? in->lengths[n] : T;
+        k->mem.lens[0][n] = in->lengths ? in->lengths[n] : T;
 
     /* (N, T, F) -> (N, 1, F, T) */
 #pragma omp parallel for schedule(static)
@@ -196,7 +170,7 @@ static void rn_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
             for (int f = 0; f < F; f++)
                 s->x[((size_t)n * F + f) * T + t] = in->x[((size_t)n * T + t) * F + f];
     /* the contract says zero past the lengths; make it so rather than trust it */
-    be->time_mask(s->x, k->lens[0], N, F, T);
+    be->time_mask(s->x, k->mem.lens[0], N, F, T);
 
     conv2d_dims sd = stem_dims(k, N, T);
     be->conv2d_forward(s->ys, s->x, w + k->stem_w, NULL, &sd, s->ws);
@@ -209,17 +183,17 @@ static void rn_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
                                    buf + k->stem_rv, &bd);
     const size_t stem_n = (size_t)N * C0 * F * T;
     be->relu_forward(s->as, s->as, stem_n);
-    be->time_mask(s->as, k->lens[0], N, C0 * F, T);
+    be->time_mask(s->as, k->mem.lens[0], N, C0 * F, T);
 
     const float *h = s->as;
     int t = T, li = 0;
-    const int *len = k->lens[0];
+    const int *len = k->mem.lens[0];
     for (int i = 0; i < k->nb; i++) {
         const rn_block *b = &k->b[i];
         if (b->layer != li) { /* entering layer b->layer: lengths after its stride */
             li = b->layer;
-            time_lengths_conv(k->lens[li], len, N, 3, b->stride, 1);
-            len = k->lens[li];
+            time_lengths_conv(k->mem.lens[li], len, N, 3, b->stride, 1);
+            len = k->mem.lens[li];
             t = down(t, b->stride);
             k->Ts[li] = t;
         }
@@ -255,7 +229,7 @@ static void rn_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     time_pool_dims td = {N, D, k->Ts[last->layer], 1e-7f, 1};
     float *g = s->g0, *gin = s->g1;
     be->stats_pool_backward(g, s->dpooled, s->pooled, s->out[k->nb - 1],
-                            k->lens[last->layer], &td);
+                            k->mem.lens[last->layer], &td);
     for (int i = k->nb - 1; i >= 0; i--) {
         const rn_block *b = &k->b[i];
         resblock_dims d = block_dims(k, i, N, block_t(k, i, T));
@@ -298,25 +272,13 @@ static double rn_flops(const nn_model *m, int T)
     return f;
 }
 
-static void rn_destroy(nn_model *m)
-{
-    rn_impl *k = m->impl;
-    if (!k)
-        return;
-    arena_destroy(&k->ar);
-    for (int i = 0; i < 5; i++)
-        free(k->lens[i]);
-    free(k);
-    m->impl = NULL;
-}
-
 static const nn_model_ops rn_ops = {
     .kind = "resnet",
     .reserve = rn_reserve,
     .forward = rn_forward,
     .backward = rn_backward,
     .flops_per_sample = rn_flops,
-    .destroy = rn_destroy,
+    .destroy = nn_step_impl_destroy,
 };
 
 #define MAX_SPECS (3 + MAXB * 9 + 2)
@@ -423,19 +385,10 @@ ch_status sv_resnet_create(nn_model *m, const char *lines, rng *init, ch_error *
 #undef NEXT_BN
     k->emb_w = v[vi].offset;
     k->emb_b = v[vi + 1].offset;
-    m->buffers = calloc(nbuf, sizeof(float));
-    if (!m->buffers)
-        return ch_fail(err, CH_ERR_NOMEM, "resnet: out of memory for buffers");
-    m->n_buffers = nbuf;
+    CH_TRY(nn_model_alloc_buffers(m, nbuf, "resnet", err));
     for (int i = 0; i < nbn; i++) /* running variances start at 1 */
         for (int c = 0; c < bn_c[i]; c++)
             m->buffers[bn_rv[i] + c] = 1.0f;
 
-    char head[96];
-    snprintf(head, sizeof head, "in-bins=%d\nout-dim=%d\n", m->in_bins, m->out_dim);
-    m->hparams = malloc(strlen(head) + 1);
-    if (!m->hparams)
-        return ch_fail(err, CH_ERR_NOMEM, "resnet: out of memory");
-    memcpy(m->hparams, head, strlen(head) + 1);
-    return nn_hparams_append(&m->hparams, &grp, err);
+    return nn_model_write_hparams(m, &grp, "resnet", err);
 }

@@ -2,13 +2,11 @@
  * padding semantics). */
 #include "models/sv_tdnn.h"
 
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/options.h"
-#include "models/arena.h"
+#include "models/model_util.h"
 
 #define BN_EPS 1e-5f
 #define BN_MOMENTUM 0.1f
@@ -40,13 +38,12 @@ typedef struct {
 } td_step;
 
 typedef struct {
+    /* first: nn_step_impl_destroy frees it; lens[0]: lengths of the last forward */
+    nn_step_mem mem;
     sv_tdnn_options o;
     int F, E;
     int ch[NL + 1];            /* ch[0] = F, ch[l + 1] = width of layer l */
     size_t w[NL], b[NL], g[NL], be[NL], rm[NL], rv[NL], emb_w, emb_b;
-    arena ar;
-    int cap_N, cap_T, cap_threads;
-    int *lens;                 /* (cap_N) lengths of the last forward */
     int N, T;
     td_step s;
 } td_impl;
@@ -59,8 +56,9 @@ static conv1d_dims layer_dims(const td_impl *k, int l, int N, int T)
     return d;
 }
 
-static void carve(td_impl *k, const nn_backend *be, arena *a, int N, int T)
+static void carve(void *impl, const nn_backend *be, arena *a, int N, int T)
 {
+    td_impl *k = impl;
     td_step *s = &k->s;
     size_t NT = (size_t)N * T, cmax = 0, ws = 0;
     s->x = arena_alloc(a, NT * k->F);
@@ -82,30 +80,12 @@ static void carve(td_impl *k, const nn_backend *be, arena *a, int N, int T)
     s->ws = arena_alloc(a, ws ? ws : 1);
 }
 
+static const nn_step_layout td_layout = {"tdnn", carve, 1, 0};
+
 static ch_status td_reserve(nn_model *m, nn_ctx *ctx, int N, int T, ch_error *err)
 {
     td_impl *k = m->impl;
-    int th = omp_get_max_threads();
-    if (N < 1 || T < 1)
-        return ch_fail(err, CH_ERR_USAGE, "tdnn: reserve for N=%d T=%d", N, T);
-    if (k->ar.base && N <= k->cap_N && T <= k->cap_T && th <= k->cap_threads)
-        return CH_OK;
-    int nN = N > k->cap_N ? N : k->cap_N, nT = T > k->cap_T ? T : k->cap_T;
-    int nth = th > k->cap_threads ? th : k->cap_threads;
-    arena plan = arena_planner();
-    carve(k, ctx->be, &plan, nN, nT);
-    arena_destroy(&k->ar);
-    free(k->lens);
-    k->lens = NULL;
-    k->cap_N = k->cap_T = k->cap_threads = 0;
-    CH_TRY(arena_create(&k->ar, plan.peak > plan.used ? plan.peak : plan.used, err));
-    k->lens = malloc(sizeof(int) * (size_t)nN);
-    if (!k->lens)
-        return ch_fail(err, CH_ERR_NOMEM, "tdnn: out of memory for lengths");
-    k->cap_N = nN;
-    k->cap_T = nT;
-    k->cap_threads = nth;
-    return CH_OK;
+    return nn_step_mem_reserve(&k->mem, &td_layout, k, ctx->be, N, T, err);
 }
 
 static void td_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, rng *r,
@@ -115,17 +95,14 @@ static void td_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
     td_impl *k = m->impl;
     const nn_backend *be = ctx->be;
     const int N = in->N, T = in->T, F = k->F;
-    /* workspaces were sized for cap_threads; more threads would overrun them */
-    if (omp_get_max_threads() > k->cap_threads)
-        omp_set_num_threads(k->cap_threads);
-    arena_reset(&k->ar);
-    carve(k, be, &k->ar, N, T);
+    nn_step_mem_begin(&k->mem);
+    carve(k, be, &k->mem.ar, N, T);
     td_step *s = &k->s;
     const float *w = m->p->data;
     k->N = N;
     k->T = T;
     for (int n = 0; n < N; n++)
-        k->lens[n] = in->lengths ? in->lengths[n] : T;
+        k->mem.lens[0][n] = in->lengths ? in->lengths[n] : T;
 
     /* (N, T, F) -> (N, F, T) */
 #pragma omp parallel for schedule(static)
@@ -134,7 +111,7 @@ static void td_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
             for (int f = 0; f < F; f++)
                 s->x[((size_t)n * F + f) * T + t] = in->x[((size_t)n * T + t) * F + f];
     /* the contract says zero past the lengths; make it so rather than trust it */
-    be->time_mask(s->x, k->lens, N, F, T);
+    be->time_mask(s->x, k->mem.lens[0], N, F, T);
 
     const float *h = s->x;
     for (int l = 0; l < NL; l++) {
@@ -152,11 +129,11 @@ static void td_forward(nn_model *m, nn_ctx *ctx, const nn_input *in, int train, 
             be->batchnorm_forward_eval(s->z[l], s->r[l], w + k->g[l], w + k->be[l],
                                        m->buffers + k->rm[l], m->buffers + k->rv[l], &bd);
         if (l + 1 < NL && tdnn_k[l + 1] > 1) /* feeds a kernel wider than one frame */
-            be->time_mask(s->z[l], k->lens, N, C, T);
+            be->time_mask(s->z[l], k->mem.lens[0], N, C, T);
         h = s->z[l];
     }
     time_pool_dims td = {N, k->ch[NL], T, 1e-7f, 1};
-    be->stats_pool_forward(s->pooled, h, k->lens, &td);
+    be->stats_pool_forward(s->pooled, h, k->mem.lens[0], &td);
     linear_dims ld = {N, 2 * k->ch[NL], k->E};
     be->linear_forward(out, s->pooled, w + k->emb_w, w + k->emb_b, &ld);
 }
@@ -175,12 +152,12 @@ static void td_backward(nn_model *m, nn_ctx *ctx, const float *dout)
                         w + k->emb_w, &ld);
     time_pool_dims td = {N, k->ch[NL], T, 1e-7f, 1};
     float *dz = s->g0, *tmp = s->g1;
-    be->stats_pool_backward(dz, s->dpooled, s->pooled, s->z[NL - 1], k->lens, &td);
+    be->stats_pool_backward(dz, s->dpooled, s->pooled, s->z[NL - 1], k->mem.lens[0], &td);
     for (int l = NL - 1; l >= 0; l--) {
         const int C = k->ch[l + 1];
         const size_t n = (size_t)N * C * T;
         if (l + 1 < NL && tdnn_k[l + 1] > 1) /* the forward zeroed these frames */
-            be->time_mask(dz, k->lens, N, C, T);
+            be->time_mask(dz, k->mem.lens[0], N, C, T);
         batchnorm_dims bd = {N, C, T, 0, BN_EPS, BN_MOMENTUM};
         be->batchnorm_backward(tmp, gw + k->g[l], gw + k->be[l], dz, s->r[l], s->mean[l],
                                s->invstd[l], w + k->g[l], &bd);
@@ -201,24 +178,13 @@ static double td_flops(const nn_model *m, int T)
     return f;
 }
 
-static void td_destroy(nn_model *m)
-{
-    td_impl *k = m->impl;
-    if (!k)
-        return;
-    arena_destroy(&k->ar);
-    free(k->lens);
-    free(k);
-    m->impl = NULL;
-}
-
 static const nn_model_ops td_ops = {
     .kind = "tdnn",
     .reserve = td_reserve,
     .forward = td_forward,
     .backward = td_backward,
     .flops_per_sample = td_flops,
-    .destroy = td_destroy,
+    .destroy = nn_step_impl_destroy,
 };
 
 ch_status sv_tdnn_create(nn_model *m, const char *lines, rng *init, ch_error *err)
@@ -284,19 +250,10 @@ ch_status sv_tdnn_create(nn_model *m, const char *lines, rng *init, ch_error *er
     }
     k->emb_w = v[4 * NL].offset;
     k->emb_b = v[4 * NL + 1].offset;
-    m->buffers = calloc(nbuf, sizeof(float));
-    if (!m->buffers)
-        return ch_fail(err, CH_ERR_NOMEM, "tdnn: out of memory for buffers");
-    m->n_buffers = nbuf;
+    CH_TRY(nn_model_alloc_buffers(m, nbuf, "tdnn", err));
     for (int l = 0; l < NL; l++)
         for (int c = 0; c < k->ch[l + 1]; c++)
             m->buffers[k->rv[l] + c] = 1.0f;
 
-    char head[96];
-    snprintf(head, sizeof head, "in-bins=%d\nout-dim=%d\n", m->in_bins, m->out_dim);
-    m->hparams = malloc(strlen(head) + 1);
-    if (!m->hparams)
-        return ch_fail(err, CH_ERR_NOMEM, "tdnn: out of memory");
-    memcpy(m->hparams, head, strlen(head) + 1);
-    return nn_hparams_append(&m->hparams, &grp, err);
+    return nn_model_write_hparams(m, &grp, "tdnn", err);
 }

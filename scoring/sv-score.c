@@ -289,19 +289,52 @@ out:
     return CH_OK;
 }
 
-/* Splits column s of the kept rows of x (n, k) by label into tar/non (caller-sized n). */
-static void split(const trial_list *tl, const double *x, int k, int s, const bool *keep,
-                  double *tar, int *nt, double *non, int *nn)
+/* A labelled trial list with k score files matched to it (fuse, eval), and room to split a
+ * column of scores by label. */
+typedef struct {
+    trial_list tl;
+    double *x;          /* (tl.n, k) row-major */
+    bool *keep;         /* (tl.n) every file scores trial i */
+    int n_keep;
+    double *tar, *non;  /* (tl.n) each: split()'s output */
+} scored_key;
+
+/* Reads the labelled trials and the k score files (read_matrix). On error what was read stays
+ * in *sk for scored_key_free. */
+static ch_status scored_key_read(scored_key *sk, const char *trials, char **files, int k,
+                                 bool allow_missing, int verb, ch_error *err)
+{
+    CH_TRY(trials_read(trials, true, &sk->tl, err));
+    CH_TRY(read_matrix(&sk->tl, files, k, allow_missing, verb, &sk->x, &sk->keep, &sk->n_keep,
+                       err));
+    sk->tar = malloc(sizeof *sk->tar * (size_t)sk->tl.n);
+    sk->non = malloc(sizeof *sk->non * (size_t)sk->tl.n);
+    if (!sk->tar || !sk->non)
+        return ch_fail(err, CH_ERR_NOMEM, "out of memory");
+    return CH_OK;
+}
+
+static void scored_key_free(scored_key *sk)
+{
+    trials_free(&sk->tl);
+    free(sk->x);
+    free(sk->keep);
+    free(sk->tar);
+    free(sk->non);
+}
+
+/* Splits column s of the kept rows of x (tl.n, k) by label into sk->tar / sk->non. */
+static void split(scored_key *sk, const double *x, int k, int s, int *nt, int *nn)
 {
     *nt = *nn = 0;
-    for (int i = 0; i < tl->n; i++) {
-        if (!keep[i])
+    for (int i = 0; i < sk->tl.n; i++) {
+        if (!sk->keep[i])
             continue;
         double v = x[(size_t)i * k + s];
-        if (tl->t[i].label == TRIAL_TARGET)
-            tar[(*nt)++] = v;
+        if (sk->tl.t[i].label == TRIAL_TARGET)
+            sk->tar[(*nt)++] = v;
         else
-            non[(*nn)++] = v;
+            sk->non[(*nn)++] = v;
     }
 }
 
@@ -356,37 +389,32 @@ static int cmd_fuse(int argc, char **argv)
     int verb = cli_verbosity(&com);
     ch_error err;
     ch_status st = CH_OK;
-    trial_list tl = {0};
-    double *x = NULL, *xk = NULL, *tar = NULL, *non = NULL, *fused = NULL;
-    bool *keep = NULL;
+    scored_key sk = {0};
+    double *xk = NULL, *fused = NULL;
     int *lab = NULL;
-    int K = n_pos - 1, n_keep = 0;
+    int K = n_pos - 1;
     if (!fo.key[0]) {
         st = ch_fail(&err, CH_ERR_USAGE, "--key <dev-trials> is required (usage: %s --key "
                                          "<dev-trials> <fusion-out> <dev-scores>...)",
                      prog);
         goto out;
     }
-    if ((st = trials_read(fo.key, true, &tl, &err)) != CH_OK)
+    if ((st = scored_key_read(&sk, fo.key, pos + 1, K, fo.ignore_missing, verb, &err)) != CH_OK)
         goto out;
-    if ((st = read_matrix(&tl, pos + 1, K, fo.ignore_missing, verb, &x, &keep, &n_keep, &err)) !=
-        CH_OK)
-        goto out;
+    const int n_keep = sk.n_keep;
     xk = malloc(sizeof *xk * (size_t)(n_keep ? n_keep : 1) * (size_t)K);
     lab = malloc(sizeof *lab * (size_t)(n_keep ? n_keep : 1));
-    tar = malloc(sizeof *tar * (size_t)tl.n);
-    non = malloc(sizeof *non * (size_t)tl.n);
-    fused = malloc(sizeof *fused * (size_t)tl.n);
-    if (!xk || !lab || !tar || !non || !fused) {
+    fused = malloc(sizeof *fused * (size_t)sk.tl.n);
+    if (!xk || !lab || !fused) {
         st = ch_fail(&err, CH_ERR_NOMEM, "out of memory");
         goto out;
     }
     int j = 0;
-    for (int i = 0; i < tl.n; i++) {
-        if (!keep[i])
+    for (int i = 0; i < sk.tl.n; i++) {
+        if (!sk.keep[i])
             continue;
-        memcpy(xk + (size_t)j * K, x + (size_t)i * K, sizeof *xk * (size_t)K);
-        lab[j++] = tl.t[i].label == TRIAL_TARGET;
+        memcpy(xk + (size_t)j * K, sk.x + (size_t)i * K, sizeof *xk * (size_t)K);
+        lab[j++] = sk.tl.t[i].label == TRIAL_TARGET;
     }
     fusion_options opt = fusion_options_default();
     opt.p_target = fo.p_target;
@@ -419,13 +447,13 @@ static int cmd_fuse(int argc, char **argv)
            K == 1 ? "" : "s", n_keep, fo.p_target, rep.iterations);
     for (int s = 0; s <= K; s++) {
         if (s < K) {
-            split(&tl, x, K, s, keep, tar, &nt, non, &nn);
+            split(&sk, sk.x, K, s, &nt, &nn);
         } else {
-            fusion_apply(&m, x, tl.n, fused);
-            split(&tl, fused, 1, 0, keep, tar, &nt, non, &nn);
+            fusion_apply(&m, sk.x, sk.tl.n, fused);
+            split(&sk, fused, 1, 0, &nt, &nn);
         }
         sv_metrics mt;
-        if ((st = sv_metrics_compute(tar, nt, non, nn, &mt, NULL, &err)) != CH_OK) {
+        if ((st = sv_metrics_compute(sk.tar, nt, sk.non, nn, &mt, NULL, &err)) != CH_OK) {
             ch_wrap(&err, st, "%s", fo.key);
             free(cl);
             goto out;
@@ -450,14 +478,10 @@ static int cmd_fuse(int argc, char **argv)
     }
     free(cl);
 out:
-    free(x);
     free(xk);
-    free(keep);
     free(lab);
-    free(tar);
-    free(non);
     free(fused);
-    trials_free(&tl);
+    scored_key_free(&sk);
     free(pos);
     return st == CH_OK ? 0 : cli_report(prog, st, &err);
 }
@@ -559,26 +583,15 @@ static int cmd_eval(int argc, char **argv)
     int verb = cli_verbosity(&com);
     ch_error err;
     ch_status st;
-    trial_list tl = {0};
-    double *x = NULL, *tar = NULL, *non = NULL;
-    bool *keep = NULL;
-    int n_keep, nt, nn;
+    scored_key sk = {0};
+    int nt, nn;
     roc_points roc = {0};
     sv_metrics m;
-    if ((st = trials_read(pos[0], true, &tl, &err)) != CH_OK)
+    if ((st = scored_key_read(&sk, pos[0], pos + 1, 1, eo.ignore_missing, verb, &err)) != CH_OK)
         goto out;
-    if ((st = read_matrix(&tl, pos + 1, 1, eo.ignore_missing, verb, &x, &keep, &n_keep, &err)) !=
-        CH_OK)
-        goto out;
-    tar = malloc(sizeof *tar * (size_t)tl.n);
-    non = malloc(sizeof *non * (size_t)tl.n);
-    if (!tar || !non) {
-        st = ch_fail(&err, CH_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    split(&tl, x, 1, 0, keep, tar, &nt, non, &nn);
-    if ((st = sv_metrics_compute(tar, nt, non, nn, &m, &roc, &err)) != CH_OK) {
-        ch_wrap(&err, st, "%s", n_keep < tl.n ? pos[1] : pos[0]);
+    split(&sk, sk.x, 1, 0, &nt, &nn);
+    if ((st = sv_metrics_compute(sk.tar, nt, sk.non, nn, &m, &roc, &err)) != CH_OK) {
+        ch_wrap(&err, st, "%s", sk.n_keep < sk.tl.n ? pos[1] : pos[0]);
         goto out;
     }
     if (eo.det[0] && (st = det_write_svg(eo.det, &roc, &m, pos[1], &err)) != CH_OK)
@@ -604,11 +617,7 @@ static int cmd_eval(int argc, char **argv)
     }
 out:
     roc_free(&roc);
-    free(x);
-    free(keep);
-    free(tar);
-    free(non);
-    trials_free(&tl);
+    scored_key_free(&sk);
     free(pos);
     return st == CH_OK ? 0 : cli_report(prog, st, &err);
 }

@@ -35,6 +35,19 @@ static inline double gc_dot(const float *a, const float *r, size_t n)
     return s;
 }
 
+/* The central difference (L(v + eps) - L(v - eps)) / (2 eps) of f at *v; *v is restored
+ * exactly. */
+static inline double gc_central(float *v, float eps, gc_loss_fn f, void *ctx)
+{
+    float keep = *v;
+    *v = keep + eps;
+    double lp = f(ctx);
+    *v = keep - eps;
+    double lm = f(ctx);
+    *v = keep;
+    return (lp - lm) / (2.0 * (double)eps);
+}
+
 /* Checks analytic[0..n) against central differences of f over v[0..n) (v is perturbed and
  * restored exactly). Prints one line "gradcheck <what>: n=.. worst rel err .." and returns the
  * worst relative error; the caller asserts it is <= GC_TOL (gc_ok). */
@@ -44,13 +57,7 @@ static inline double gc_check(const char *what, float *v, const float *analytic,
     double worst = 0.0, wa = 0.0, wn = 0.0;
     size_t wi = 0;
     for (size_t i = 0; i < n; i++) {
-        float keep = v[i];
-        v[i] = keep + GC_EPS;
-        double lp = f(ctx);
-        v[i] = keep - GC_EPS;
-        double lm = f(ctx);
-        v[i] = keep;
-        double num = (lp - lm) / (2.0 * (double)GC_EPS);
+        double num = gc_central(&v[i], GC_EPS, f, ctx);
         double a = analytic[i];
         double rel = fabs(a - num) / fmax(1e-3, fabs(a) + fabs(num));
         if (!(rel <= worst)) {

@@ -17,17 +17,6 @@
 #include "gradcheck.h"
 #include "models/aam_softmax.h"
 #include "models/softmax_ce.h"
-#include "tensorfile.h"
-
-static float *randn(rng *r, size_t n, float scale)
-{
-    float *a = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++)
-        a[i] = scale * (float)rng_normal(r);
-    return a;
-}
-
-static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
 typedef struct {
     aam_dims d;
@@ -49,9 +38,9 @@ static int aam_grad_case(aam_dims d, int flip, uint64_t seed)
 {
     rng r;
     rng_seed(&r, 21, seed);
-    aam_ctx c = {.d = d, .emb = randn(&r, (size_t)d.N * d.D, 1),
-                 .w = randn(&r, (size_t)d.K * d.D, 1),
-                 .ws = zeros(aam_softmax_workspace_floats(&d)),
+    aam_ctx c = {.d = d, .emb = test_randn(&r, (size_t)d.N * d.D, 1),
+                 .w = test_randn(&r, (size_t)d.K * d.D, 1),
+                 .ws = test_zeros(aam_softmax_workspace_floats(&d)),
                  .labels = calloc(d.N, sizeof(int))};
     for (int n = 0; n < d.N; n++) {
         c.labels[n] = (int)rng_below(&r, (uint32_t)d.K);
@@ -63,8 +52,8 @@ static int aam_grad_case(aam_dims d, int flip, uint64_t seed)
             for (int j = 0; j < d.D; j++)
                 c.emb[n * d.D + j] = 0.5f * c.emb[n * d.D + j] + 1.5f * c.w[c.labels[n] * d.D + j];
     }
-    float *demb = zeros((size_t)d.N * d.D), *dw = zeros((size_t)d.K * d.D);
-    float *logits = zeros((size_t)d.N * d.K);
+    float *demb = test_zeros((size_t)d.N * d.D), *dw = test_zeros((size_t)d.K * d.D);
+    float *logits = test_zeros((size_t)d.N * d.K);
     double loss = aam_softmax_forward_backward(logits, demb, dw, c.emb, c.w, c.labels, &d, c.ws);
     assert_true(isfinite(loss) && loss > 0);
     /* count fallback samples: the target logit is below s * cos(theta + m) computed directly */
@@ -85,7 +74,7 @@ static int aam_grad_case(aam_dims d, int flip, uint64_t seed)
     assert_true(gc_ok(gc_check("aam demb", c.emb, demb, (size_t)d.N * d.D, aam_loss, &c)));
     assert_true(gc_ok(gc_check("aam dw", c.w, dw, (size_t)d.K * d.D, aam_loss, &c)));
     /* dw accumulates: a second call adds the same gradient again */
-    float *dw2 = zeros((size_t)d.K * d.D);
+    float *dw2 = test_zeros((size_t)d.K * d.D);
     memcpy(dw2, dw, sizeof(float) * d.K * d.D);
     aam_softmax_forward_backward(NULL, NULL, dw2, c.emb, c.w, c.labels, &d, c.ws);
     for (int i = 0; i < d.K * d.D; i++)
@@ -116,9 +105,9 @@ static void test_aam_no_margin_is_softmax(void **state)
     rng r;
     rng_seed(&r, 22, 0);
     aam_dims d = {.N = 9, .D = 11, .K = 6, .scale = 10, .margin = 0};
-    float *emb = randn(&r, 99, 1), *w = randn(&r, 66, 1);
-    float *ws = zeros(aam_softmax_workspace_floats(&d));
-    float *logits = zeros(54), *cosz = zeros(54);
+    float *emb = test_randn(&r, 99, 1), *w = test_randn(&r, 66, 1);
+    float *ws = test_zeros(aam_softmax_workspace_floats(&d));
+    float *logits = test_zeros(54), *cosz = test_zeros(54);
     int labels[9];
     for (int n = 0; n < 9; n++)
         labels[n] = (int)rng_below(&r, 6);
@@ -143,16 +132,7 @@ static void test_aam_no_margin_is_softmax(void **state)
 
 static void parity_case(const char *name)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/nn_aam_%s.tsr", test_env("CHORUS_REF", "build/ref"), name);
-    tf_file *f = tf_load(path);
-    if (!f) {
-        if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-            printf("SKIP parity: %s missing and torch not installed\n", path);
-            skip();
-        }
-        fail_msg("%s: missing or unreadable although torch is installed", path);
-    }
+    tf_file *f = test_ref_load("nn_aam_%s.tsr", name);
     const float *cfg = tf_get(f, "cfg", NULL, NULL);
     assert_non_null(cfg);
     aam_dims d = {.N = (int)cfg[0], .D = (int)cfg[1], .K = (int)cfg[2], .scale = cfg[3],
@@ -167,8 +147,9 @@ static void parity_case(const char *name)
     int *labels = calloc(d.N, sizeof(int));
     for (int n = 0; n < d.N; n++)
         labels[n] = (int)lab[n];
-    float *ws = zeros(aam_softmax_workspace_floats(&d)), *logits = zeros(nL), *demb = zeros(nE);
-    float *dw = zeros(nW);
+    float *ws = test_zeros(aam_softmax_workspace_floats(&d)), *logits = test_zeros(nL),
+          *demb = test_zeros(nE);
+    float *dw = test_zeros(nW);
     printf("case %s: N=%d D=%d K=%d s=%g m=%g easy=%d\n", name, d.N, d.D, d.K, d.scale, d.margin,
            d.easy_margin);
     double loss = aam_softmax_forward_backward(logits, demb, dw, tf_get(f, "emb", NULL, NULL),

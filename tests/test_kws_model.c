@@ -20,37 +20,11 @@
 #include "models/kws_densenet.h"
 #include "models/model.h"
 #include "models/optim.h"
-#include "tensorfile.h"
 
 /* The small configuration of tests/ref/kws_model.py. */
 #define SMALL_HP                                                                               \
     "stem-channels=6,growth=4,layers=2,transition-channels=8,lstm-hidden=8,attention-dim=6,"    \
     "blocks=2"
-
-static tf_file *load_case(const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/kws_model_%s.tsr", test_env("CHORUS_REF", "build/ref"), name);
-    tf_file *f = tf_load(path);
-    if (f)
-        return f;
-    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-        printf("SKIP parity: %s missing and torch not installed\n", path);
-        skip();
-    }
-    fail_msg("%s: missing or unreadable although torch is installed", path);
-    return NULL;
-}
-
-static const float *get(const tf_file *f, const char *name, size_t numel)
-{
-    const float *p = tf_get(f, name, NULL, NULL);
-    if (!p)
-        fail_msg("dump has no tensor '%s'", name);
-    if (numel && tf_numel(f, name) != numel)
-        fail_msg("tensor '%s' has %zu elements, expected %zu", name, tf_numel(f, name), numel);
-    return p;
-}
 
 static nn_model *make(const char *hp, int in_bins, int out_dim, uint64_t seed)
 {
@@ -61,6 +35,18 @@ static nn_model *make(const char *hp, int in_bins, int out_dim, uint64_t seed)
     if (nn_model_create(&m, "densenet-bilstm", hp, in_bins, out_dim, &r, &err) != CH_OK)
         fail_msg("create: %s", err.msg);
     return m;
+}
+
+/* A padded (N, T, F) batch: N(0,1) draws from r in frames t < lengths[n], zeros beyond.
+ * Owner: caller (free). */
+static float *padded_input(rng *r, int N, int T, int F, const int *lengths)
+{
+    float *x = calloc((size_t)N * T * F, sizeof(float));
+    for (int n = 0; n < N; n++)
+        for (int t = 0; t < lengths[n]; t++)
+            for (int f = 0; f < F; f++)
+                x[((size_t)n * T + t) * F + f] = (float)rng_normal(r);
+    return x;
 }
 
 static nn_ctx cpu_ctx(void)
@@ -216,8 +202,9 @@ static void load_batch(const tf_file *f, batch *b, int N, int T, int F)
     b->T = T;
     b->F = F;
     b->x = malloc(sizeof(float) * (size_t)N * T * F);
-    memcpy(b->x, get(f, "x", (size_t)N * T * F), sizeof(float) * (size_t)N * T * F);
-    const float *l = get(f, "lengths", (size_t)N), *y = get(f, "labels", (size_t)N);
+    memcpy(b->x, test_ref_get(f, "x", (size_t)N * T * F), sizeof(float) * (size_t)N * T * F);
+    const float *l = test_ref_get(f, "lengths", (size_t)N),
+                *y = test_ref_get(f, "labels", (size_t)N);
     for (int n = 0; n < N; n++) {
         b->lengths[n] = (int)l[n];
         b->labels[n] = (int)y[n];
@@ -238,11 +225,11 @@ static void load_batch(const tf_file *f, batch *b, int N, int T, int F)
  *   running stats after 5 steps: 2e-6 abs + 1e-5 rel (observed 1.8e-7). */
 static void parity_case(const char *name, const char *hp, int F, int K, int N, int T, int steps)
 {
-    tf_file *f = load_case(name);
+    tf_file *f = test_ref_load("kws_model_%s.tsr", name);
     nn_model *m = make(hp, F, K, 99);
     nn_ctx ctx = cpu_ctx();
     const size_t n = m->p->n;
-    memcpy(m->p->data, get(f, "params0", n), sizeof(float) * n);
+    memcpy(m->p->data, test_ref_get(f, "params0", n), sizeof(float) * n);
     batch b;
     load_batch(f, &b, N, T, F);
     nn_input in = {N, T, F, b.x, b.lengths};
@@ -251,15 +238,16 @@ static void parity_case(const char *name, const char *hp, int F, int K, int N, i
     double loss = train_step_grad(m, &ctx, &in, b.labels, logits, dl);
     char what[64];
     snprintf(what, sizeof what, "%s logits", name);
-    test_assert_close(what, logits, get(f, "logits", (size_t)N * K), (size_t)N * K, 2e-6, 1e-5);
+    test_assert_close(what, logits, test_ref_get(f, "logits", (size_t)N * K), (size_t)N * K, 2e-6,
+                      1e-5);
     float lf = (float)loss;
     snprintf(what, sizeof what, "%s loss", name);
-    test_assert_close(what, &lf, get(f, "loss", 1), 1, 2e-6, 1e-5);
+    test_assert_close(what, &lf, test_ref_get(f, "loss", 1), 1, 2e-6, 1e-5);
     snprintf(what, sizeof what, "%s grad", name);
-    assert_views_close(what, m->p, m->p->grad, get(f, "grad", n), 2e-5, 1e-8);
+    assert_views_close(what, m->p, m->p->grad, test_ref_get(f, "grad", n), 2e-5, 1e-8);
     snprintf(what, sizeof what, "%s running stats", name);
-    test_assert_close(what, m->buffers, get(f, "buffers1", m->n_buffers), m->n_buffers, 1e-6,
-                      1e-5);
+    test_assert_close(what, m->buffers, test_ref_get(f, "buffers1", m->n_buffers), m->n_buffers,
+                      1e-6, 1e-5);
 
     /* determinism: the same step again gives bitwise the same gradient */
     float *g1 = malloc(sizeof(float) * n);
@@ -267,7 +255,7 @@ static void parity_case(const char *name, const char *hp, int F, int K, int N, i
     train_step_grad(m, &ctx, &in, b.labels, logits, dl);
     assert_memory_equal(g1, m->p->grad, sizeof(float) * n);
     free(g1);
-    memcpy(m->buffers, get(f, "buffers1", m->n_buffers), sizeof(float) * m->n_buffers);
+    memcpy(m->buffers, test_ref_get(f, "buffers1", m->n_buffers), sizeof(float) * m->n_buffers);
 
     if (steps) {
         optim_options o = optim_options_adamw(3e-3);
@@ -284,17 +272,17 @@ static void parity_case(const char *name, const char *hp, int F, int K, int N, i
             char key[32];
             snprintf(key, sizeof key, "params_step%d", s);
             snprintf(what, sizeof what, "%s %s", name, key);
-            test_assert_close(what, m->p->data, get(f, key, n), n, 1e-5, 0);
+            test_assert_close(what, m->p->data, test_ref_get(f, key, n), n, 1e-5, 0);
         }
         snprintf(what, sizeof what, "%s running stats after %d steps", name, steps);
-        test_assert_close(what, m->buffers, get(f, "buffers_end", m->n_buffers), m->n_buffers,
-                          2e-6, 1e-5);
+        test_assert_close(what, m->buffers, test_ref_get(f, "buffers_end", m->n_buffers),
+                          m->n_buffers, 2e-6, 1e-5);
         optim_state_free(&st);
     }
     m->ops->forward(m, &ctx, &in, 0, NULL, logits);
     snprintf(what, sizeof what, "%s eval logits", name);
-    test_assert_close(what, logits, get(f, "logits_eval", (size_t)N * K), (size_t)N * K, 2e-6,
-                      1e-5);
+    test_assert_close(what, logits, test_ref_get(f, "logits_eval", (size_t)N * K), (size_t)N * K,
+                      2e-6, 1e-5);
     free(b.x);
     nn_model_free(m);
     tf_free(f);
@@ -331,13 +319,9 @@ static void test_padding_semantics(void **state)
     /* give the running stats non-trivial values, as after training */
     for (size_t i = 0; i < m->n_buffers; i++)
         m->buffers[i] = 0.5f + 0.01f * (float)(i % 17);
-    float *x = calloc((size_t)N * T * F, sizeof(float));
     rng r;
     rng_seed(&r, 3, 0);
-    for (int n = 0; n < N; n++)
-        for (int t = 0; t < lengths[n]; t++)
-            for (int f = 0; f < F; f++)
-                x[((size_t)n * T + t) * F + f] = (float)rng_normal(&r);
+    float *x = padded_input(&r, N, T, F, lengths);
     reserve(m, &ctx, N, T);
     float a[15], b[15], c[5];
     nn_input in = {N, T, F, x, lengths};
@@ -399,13 +383,9 @@ static void test_fd_gradient(void **state)
     const int lengths[3] = {20, 13, 7};
     nn_model *m = make(SMALL_HP, F, K, 21);
     nn_ctx ctx = cpu_ctx();
-    float *x = calloc((size_t)N * T * F, sizeof(float));
     rng r;
     rng_seed(&r, 8, 0);
-    for (int n = 0; n < N; n++)
-        for (int t = 0; t < lengths[n]; t++)
-            for (int f = 0; f < F; f++)
-                x[((size_t)n * T + t) * F + f] = (float)rng_normal(&r);
+    float *x = padded_input(&r, N, T, F, lengths);
     float Rw[64];
     for (int i = 0; i < N * K; i++)
         Rw[i] = (float)rng_normal(&r);
@@ -427,13 +407,7 @@ static void test_fd_gradient(void **state)
             size_t i = pg->offset + rng_below(&r, (uint32_t)pg->count);
             if (fabs(ga[i]) < 0.05 * gmax)
                 continue; /* too small to measure against float32 rounding */
-            float keep = m->p->data[i];
-            m->p->data[i] = keep + FD_EPS;
-            double lp = fd_loss(&c);
-            m->p->data[i] = keep - FD_EPS;
-            double lm = fd_loss(&c);
-            m->p->data[i] = keep;
-            double num = (lp - lm) / (2.0 * FD_EPS);
+            double num = gc_central(&m->p->data[i], FD_EPS, fd_loss, &c);
             double rel = fabs(num - ga[i]) / fmax(1e-3, fabs(num) + fabs(ga[i]));
             worst = fmax(worst, rel);
             good += rel <= 1e-1;
@@ -461,13 +435,9 @@ static void test_dropout(void **state)
     nn_model *m0 = make(SMALL_HP, F, K, 31);
     assert_int_equal(m->p->n, m0->p->n);
     nn_ctx ctx = cpu_ctx();
-    float *x = calloc((size_t)N * T * F, sizeof(float));
     rng r;
     rng_seed(&r, 9, 0);
-    for (int n = 0; n < N; n++)
-        for (int t = 0; t < lengths[n]; t++)
-            for (int f = 0; f < F; f++)
-                x[((size_t)n * T + t) * F + f] = (float)rng_normal(&r);
+    float *x = padded_input(&r, N, T, F, lengths);
     reserve(m, &ctx, N, T);
     reserve(m0, &ctx, N, T);
     nn_input in = {N, T, F, x, lengths};
@@ -504,13 +474,7 @@ static void test_dropout(void **state)
         double worst = 0;
         for (int s = 0; s < 10; s++) {
             size_t i = pg->offset + rng_below(&r, (uint32_t)pg->count);
-            float keep = m->p->data[i];
-            m->p->data[i] = keep + FD_EPS;
-            double lp = fd_loss(&c);
-            m->p->data[i] = keep - FD_EPS;
-            double lm = fd_loss(&c);
-            m->p->data[i] = keep;
-            double num = (lp - lm) / (2.0 * FD_EPS), an = m->p->grad[i];
+            double num = gc_central(&m->p->data[i], FD_EPS, fd_loss, &c), an = m->p->grad[i];
             worst = fmax(worst, fabs(num - an) / fmax(1e-2, fabs(num) + fabs(an)));
         }
         printf("dropout fd %s: worst rel %.3g\n", groups[g], worst);

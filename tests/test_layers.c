@@ -22,45 +22,15 @@
 #include "models/relu.h"
 #include "models/softmax_ce.h"
 #include "models/time_pool.h"
-#include "tensorfile.h"
 
 #define ATOL_Y 1e-5
 #define ATOL_W 1e-4
 #define RTOL 1e-4
 
-/* Loads $CHORUS_REF/nn_layers_<name>.tsr; skips without torch, fails with it. */
-static tf_file *load_case(const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/nn_layers_%s.tsr", test_env("CHORUS_REF", "build/ref"), name);
-    tf_file *f = tf_load(path);
-    if (f)
-        return f;
-    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-        printf("SKIP parity: %s missing and torch not installed\n", path);
-        skip();
-    }
-    fail_msg("%s: missing or unreadable although torch is installed", path);
-    return NULL;
-}
-
-/* Tensor `name` of f, which must exist with `numel` elements (0 = any). */
-static const float *get(const tf_file *f, const char *name, size_t numel)
-{
-    const float *p = tf_get(f, name, NULL, NULL);
-    if (!p)
-        fail_msg("dump lacks tensor %s", name);
-    if (numel && tf_numel(f, name) != numel)
-        fail_msg("tensor %s: %zu elements, expected %zu", name, tf_numel(f, name), numel);
-    return p;
-}
-
-static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
-
 static void conv2d_case(const char *name)
 {
-    tf_file *f = load_case(name);
-    const float *cfg = get(f, "cfg", 14);
+    tf_file *f = test_ref_load("nn_layers_%s.tsr", name);
+    const float *cfg = test_ref_get(f, "cfg", 14);
     conv2d_dims d = {.N = (int)cfg[0], .Cin = (int)cfg[1], .F = (int)cfg[2], .T = (int)cfg[3],
                      .Cout = (int)cfg[4], .kF = (int)cfg[5], .kT = (int)cfg[6], .sF = (int)cfg[7],
                      .sT = (int)cfg[8], .pF = (int)cfg[9], .pT = (int)cfg[10], .dF = (int)cfg[11],
@@ -68,24 +38,25 @@ static void conv2d_case(const char *name)
     int has_b = (int)cfg[13];
     size_t nx = (size_t)d.N * d.Cin * d.F * d.T, ny = conv2d_out_floats(&d);
     size_t nw = conv2d_weight_floats(&d);
-    const float *x = get(f, "x", nx), *w = get(f, "w", nw), *b = has_b ? get(f, "b", d.Cout) : NULL;
-    float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = zeros(d.Cout);
-    float *ws = zeros(conv2d_workspace_floats(&d));
+    const float *x = test_ref_get(f, "x", nx), *w = test_ref_get(f, "w", nw),
+                *b = has_b ? test_ref_get(f, "b", d.Cout) : NULL;
+    float *y = test_zeros(ny), *dx = test_zeros(nx), *dw = test_zeros(nw), *db = test_zeros(d.Cout);
+    float *ws = test_zeros(conv2d_workspace_floats(&d));
     printf("%s: N=%d Cin=%d F=%d T=%d Cout=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d -> %dx%d\n", name,
            d.N, d.Cin, d.F, d.T, d.Cout, d.kF, d.kT, d.sF, d.sT, d.pF, d.pT, d.dF, d.dT,
            conv2d_out_f(&d), conv2d_out_t(&d));
     conv2d_forward(y, x, w, b, &d, ws);
-    test_assert_close("  y", y, get(f, "y", ny), ny, ATOL_Y, RTOL);
-    conv2d_backward(dx, dw, has_b ? db : NULL, get(f, "dy", ny), x, w, &d, ws);
-    test_assert_close("  dx", dx, get(f, "dx", nx), nx, ATOL_Y, RTOL);
-    test_assert_close("  dw", dw, get(f, "dw", nw), nw, ATOL_W, RTOL);
+    test_assert_close("  y", y, test_ref_get(f, "y", ny), ny, ATOL_Y, RTOL);
+    conv2d_backward(dx, dw, has_b ? db : NULL, test_ref_get(f, "dy", ny), x, w, &d, ws);
+    test_assert_close("  dx", dx, test_ref_get(f, "dx", nx), nx, ATOL_Y, RTOL);
+    test_assert_close("  dw", dw, test_ref_get(f, "dw", nw), nw, ATOL_W, RTOL);
     if (has_b)
-        test_assert_close("  db", db, get(f, "db", d.Cout), d.Cout, ATOL_W, RTOL);
+        test_assert_close("  db", db, test_ref_get(f, "db", d.Cout), d.Cout, ATOL_W, RTOL);
     /* accumulation: a second backward must double dw (parameter gradients are +=) */
-    conv2d_backward(NULL, dw, NULL, get(f, "dy", ny), x, w, &d, ws);
-    float *dw2 = zeros(nw);
+    conv2d_backward(NULL, dw, NULL, test_ref_get(f, "dy", ny), x, w, &d, ws);
+    float *dw2 = test_zeros(nw);
     for (size_t i = 0; i < nw; i++)
-        dw2[i] = 2.0f * get(f, "dw", nw)[i];
+        dw2[i] = 2.0f * test_ref_get(f, "dw", nw)[i];
     test_assert_close("  dw after 2 backwards (+=)", dw, dw2, nw, 2 * ATOL_W, RTOL);
     free(dw2);
     free(y), free(dx), free(dw), free(db), free(ws);
@@ -103,24 +74,25 @@ static void test_conv2d(void **state)
 
 static void conv1d_case(const char *name)
 {
-    tf_file *f = load_case(name);
-    const float *cfg = get(f, "cfg", 8);
+    tf_file *f = test_ref_load("nn_layers_%s.tsr", name);
+    const float *cfg = test_ref_get(f, "cfg", 8);
     conv1d_dims d = {.N = (int)cfg[0], .Cin = (int)cfg[1], .T = (int)cfg[2], .Cout = (int)cfg[3],
                      .k = (int)cfg[4], .stride = (int)cfg[5], .pad = (int)cfg[6],
                      .dil = (int)cfg[7]};
     size_t nx = (size_t)d.N * d.Cin * d.T, ny = (size_t)d.N * d.Cout * conv1d_out_t(&d);
     size_t nw = (size_t)d.Cout * d.Cin * d.k;
-    const float *x = get(f, "x", nx), *w = get(f, "w", nw), *b = get(f, "b", d.Cout);
-    float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = zeros(d.Cout);
-    float *ws = zeros(conv1d_workspace_floats(&d));
+    const float *x = test_ref_get(f, "x", nx), *w = test_ref_get(f, "w", nw),
+                *b = test_ref_get(f, "b", d.Cout);
+    float *y = test_zeros(ny), *dx = test_zeros(nx), *dw = test_zeros(nw), *db = test_zeros(d.Cout);
+    float *ws = test_zeros(conv1d_workspace_floats(&d));
     printf("%s: N=%d Cin=%d T=%d Cout=%d k=%d stride=%d pad=%d dil=%d -> To=%d\n", name, d.N,
            d.Cin, d.T, d.Cout, d.k, d.stride, d.pad, d.dil, conv1d_out_t(&d));
     conv1d_forward(y, x, w, b, &d, ws);
-    test_assert_close("  y", y, get(f, "y", ny), ny, ATOL_Y, RTOL);
-    conv1d_backward(dx, dw, db, get(f, "dy", ny), x, w, &d, ws);
-    test_assert_close("  dx", dx, get(f, "dx", nx), nx, ATOL_Y, RTOL);
-    test_assert_close("  dw", dw, get(f, "dw", nw), nw, ATOL_W, RTOL);
-    test_assert_close("  db", db, get(f, "db", d.Cout), d.Cout, ATOL_W, RTOL);
+    test_assert_close("  y", y, test_ref_get(f, "y", ny), ny, ATOL_Y, RTOL);
+    conv1d_backward(dx, dw, db, test_ref_get(f, "dy", ny), x, w, &d, ws);
+    test_assert_close("  dx", dx, test_ref_get(f, "dx", nx), nx, ATOL_Y, RTOL);
+    test_assert_close("  dw", dw, test_ref_get(f, "dw", nw), nw, ATOL_W, RTOL);
+    test_assert_close("  db", db, test_ref_get(f, "db", d.Cout), d.Cout, ATOL_W, RTOL);
     free(y), free(dx), free(dw), free(db), free(ws);
     tf_free(f);
 }
@@ -134,7 +106,7 @@ static void test_conv1d(void **state)
 
 static void bn_case(const char *name)
 {
-    tf_file *f = load_case(name);
+    tf_file *f = test_ref_load("nn_layers_%s.tsr", name);
     const int64_t *dims = NULL;
     int nd = 0;
     if (!tf_get(f, "x", &dims, &nd) || nd < 3)
@@ -144,24 +116,26 @@ static void bn_case(const char *name)
     for (int k = 2; k < nd; k++)
         d.S *= (int)dims[k];
     size_t nx = (size_t)d.N * d.C * d.S, C = (size_t)d.C;
-    const float *x = get(f, "x", nx), *g = get(f, "gamma", C), *be = get(f, "beta", C);
-    float *rm = zeros(C), *rv = zeros(C), *mean = zeros(C), *invstd = zeros(C);
-    memcpy(rm, get(f, "rm0", C), C * sizeof(float));
-    memcpy(rv, get(f, "rv0", C), C * sizeof(float));
-    float *y = zeros(nx), *dx = zeros(nx), *dg = zeros(C), *db = zeros(C);
+    const float *x = test_ref_get(f, "x", nx), *g = test_ref_get(f, "gamma", C),
+                *be = test_ref_get(f, "beta", C);
+    float *rm = test_zeros(C), *rv = test_zeros(C), *mean = test_zeros(C), *invstd = test_zeros(C);
+    memcpy(rm, test_ref_get(f, "rm0", C), C * sizeof(float));
+    memcpy(rv, test_ref_get(f, "rv0", C), C * sizeof(float));
+    float *y = test_zeros(nx), *dx = test_zeros(nx), *dg = test_zeros(C), *db = test_zeros(C);
     printf("%s: N=%d C=%d S=%d\n", name, d.N, d.C, d.S);
     batchnorm_forward_train(y, mean, invstd, rm, rv, x, g, be, &d);
-    test_assert_close("  y (train)", y, get(f, "y", nx), nx, ATOL_Y, RTOL);
-    test_assert_close("  running_mean after 1 step", rm, get(f, "rm1", C), C, ATOL_Y, RTOL);
-    test_assert_close("  running_var after 1 step (unbiased)", rv, get(f, "rv1", C), C, ATOL_Y,
+    test_assert_close("  y (train)", y, test_ref_get(f, "y", nx), nx, ATOL_Y, RTOL);
+    test_assert_close("  running_mean after 1 step", rm, test_ref_get(f, "rm1", C), C, ATOL_Y,
                       RTOL);
-    batchnorm_backward(dx, dg, db, get(f, "dy", nx), x, mean, invstd, g, &d);
-    test_assert_close("  dx", dx, get(f, "dx", nx), nx, ATOL_Y, RTOL);
-    test_assert_close("  dgamma", dg, get(f, "dgamma", C), C, ATOL_W, RTOL);
-    test_assert_close("  dbeta", db, get(f, "dbeta", C), C, ATOL_W, RTOL);
+    test_assert_close("  running_var after 1 step (unbiased)", rv, test_ref_get(f, "rv1", C), C,
+                      ATOL_Y, RTOL);
+    batchnorm_backward(dx, dg, db, test_ref_get(f, "dy", nx), x, mean, invstd, g, &d);
+    test_assert_close("  dx", dx, test_ref_get(f, "dx", nx), nx, ATOL_Y, RTOL);
+    test_assert_close("  dgamma", dg, test_ref_get(f, "dgamma", C), C, ATOL_W, RTOL);
+    test_assert_close("  dbeta", db, test_ref_get(f, "dbeta", C), C, ATOL_W, RTOL);
     batchnorm_forward_eval(y, x, g, be, rm, rv, &d);
-    test_assert_close("  y (eval, updated running stats)", y, get(f, "y_eval", nx), nx, ATOL_Y,
-                      RTOL);
+    test_assert_close("  y (eval, updated running stats)", y, test_ref_get(f, "y_eval", nx), nx,
+                      ATOL_Y, RTOL);
     free(rm), free(rv), free(mean), free(invstd), free(y), free(dx), free(dg), free(db);
     tf_free(f);
 }
@@ -175,25 +149,25 @@ static void test_batchnorm(void **state)
 
 static void pool_case(const char *name, int is_max)
 {
-    tf_file *f = load_case(name);
-    const float *cfg = get(f, "cfg", 8);
+    tf_file *f = test_ref_load("nn_layers_%s.tsr", name);
+    const float *cfg = test_ref_get(f, "cfg", 8);
     pool2d_dims d = {.N = (int)cfg[0], .C = (int)cfg[1], .F = (int)cfg[2], .T = (int)cfg[3],
                      .kF = (int)cfg[4], .kT = (int)cfg[5], .sF = (int)cfg[6], .sT = (int)cfg[7]};
     size_t nx = (size_t)d.N * d.C * d.F * d.T, ny = pool2d_out_floats(&d);
-    const float *x = get(f, "x", nx);
-    float *y = zeros(ny), *dx = zeros(nx);
+    const float *x = test_ref_get(f, "x", nx);
+    float *y = test_zeros(ny), *dx = test_zeros(nx);
     int32_t *am = calloc(ny, sizeof(int32_t));
     printf("%s: (%d,%d,%d,%d) k=%dx%d s=%dx%d\n", name, d.N, d.C, d.F, d.T, d.kF, d.kT, d.sF,
            d.sT);
     if (is_max) {
         maxpool2d_forward(y, am, x, &d);
-        maxpool2d_backward(dx, get(f, "dy", ny), am, &d);
+        maxpool2d_backward(dx, test_ref_get(f, "dy", ny), am, &d);
     } else {
         avgpool2d_forward(y, x, &d);
-        avgpool2d_backward(dx, get(f, "dy", ny), &d);
+        avgpool2d_backward(dx, test_ref_get(f, "dy", ny), &d);
     }
-    test_assert_close("  y", y, get(f, "y", ny), ny, ATOL_Y, RTOL);
-    test_assert_close("  dx", dx, get(f, "dx", nx), nx, ATOL_Y, RTOL);
+    test_assert_close("  y", y, test_ref_get(f, "y", ny), ny, ATOL_Y, RTOL);
+    test_assert_close("  dx", dx, test_ref_get(f, "dx", nx), nx, ATOL_Y, RTOL);
     free(y), free(dx), free(am);
     tf_free(f);
 }
@@ -209,17 +183,18 @@ static void test_pool2d(void **state)
 static void test_linear(void **state)
 {
     (void)state;
-    tf_file *f = load_case("linear");
+    tf_file *f = test_ref_load("nn_layers_linear.tsr");
     linear_dims d = {.N = 7, .In = 13, .Out = 5};
     size_t nx = 7 * 13, ny = 7 * 5, nw = 5 * 13;
-    const float *x = get(f, "x", nx), *w = get(f, "w", nw), *b = get(f, "b", 5);
-    float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = zeros(5);
+    const float *x = test_ref_get(f, "x", nx), *w = test_ref_get(f, "w", nw),
+                *b = test_ref_get(f, "b", 5);
+    float *y = test_zeros(ny), *dx = test_zeros(nx), *dw = test_zeros(nw), *db = test_zeros(5);
     linear_forward(y, x, w, b, &d);
-    test_assert_close("linear y", y, get(f, "y", ny), ny, ATOL_Y, RTOL);
-    linear_backward(dx, dw, db, get(f, "dy", ny), x, w, &d);
-    test_assert_close("linear dx", dx, get(f, "dx", nx), nx, ATOL_Y, RTOL);
-    test_assert_close("linear dw", dw, get(f, "dw", nw), nw, ATOL_W, RTOL);
-    test_assert_close("linear db", db, get(f, "db", 5), 5, ATOL_W, RTOL);
+    test_assert_close("linear y", y, test_ref_get(f, "y", ny), ny, ATOL_Y, RTOL);
+    linear_backward(dx, dw, db, test_ref_get(f, "dy", ny), x, w, &d);
+    test_assert_close("linear dx", dx, test_ref_get(f, "dx", nx), nx, ATOL_Y, RTOL);
+    test_assert_close("linear dw", dw, test_ref_get(f, "dw", nw), nw, ATOL_W, RTOL);
+    test_assert_close("linear db", db, test_ref_get(f, "db", 5), 5, ATOL_W, RTOL);
     free(y), free(dx), free(dw), free(db);
     tf_free(f);
 }
@@ -229,25 +204,25 @@ static void test_linear(void **state)
 static void test_relu_dropout(void **state)
 {
     (void)state;
-    tf_file *f = load_case("relu_dropout");
+    tf_file *f = test_ref_load("nn_layers_relu_dropout.tsr");
     const size_t n = 4 * 37;
-    const float *x = get(f, "x", n), *mask = get(f, "mask", n);
-    float *r = zeros(n), *y = zeros(n), *g = zeros(n);
+    const float *x = test_ref_get(f, "x", n), *mask = test_ref_get(f, "mask", n);
+    float *r = test_zeros(n), *y = test_zeros(n), *g = test_zeros(n);
     relu_forward(r, x, n);
-    test_assert_close("relu y", r, get(f, "r", n), n, 0.0, 0.0); /* exact: a select */
+    test_assert_close("relu y", r, test_ref_get(f, "r", n), n, 0.0, 0.0); /* exact: a select */
     /* y = r * mask is the train-mode forward with that mask: dropout_backward computes it */
     dropout_backward(y, r, mask, n);
-    test_assert_close("dropout y (torch mask)", y, get(f, "y", n), n, ATOL_Y, RTOL);
-    dropout_backward(g, get(f, "dy", n), mask, n);
+    test_assert_close("dropout y (torch mask)", y, test_ref_get(f, "y", n), n, ATOL_Y, RTOL);
+    dropout_backward(g, test_ref_get(f, "dy", n), mask, n);
     relu_backward(g, g, r, n); /* in place */
-    test_assert_close("relu+dropout dx", g, get(f, "dx", n), n, ATOL_Y, RTOL);
+    test_assert_close("relu+dropout dx", g, test_ref_get(f, "dx", n), n, ATOL_Y, RTOL);
     tf_free(f);
     free(r), free(y), free(g);
 
     /* the C mask: 20000 draws with p = 0.3 — drop fraction within 5 sigma (sigma = 0.0032) */
     const size_t m = 20000;
     const float p = 0.3f;
-    float *in = zeros(m), *out = zeros(m), *mk = zeros(m);
+    float *in = test_zeros(m), *out = test_zeros(m), *mk = test_zeros(m);
     for (size_t i = 0; i < m; i++)
         in[i] = (float)i * 1e-3f + 1.0f;
     rng rr;
@@ -274,22 +249,23 @@ static void test_relu_dropout(void **state)
 static void test_time_pool(void **state)
 {
     (void)state;
-    tf_file *f = load_case("time_pool");
+    tf_file *f = test_ref_load("nn_layers_time_pool.tsr");
     time_pool_dims d = {.N = 3, .C = 5, .T = 9, .eps = 1e-7f, .unbiased = 1};
-    const float *lf = get(f, "lengths", 3);
+    const float *lf = test_ref_get(f, "lengths", 3);
     int lengths[3] = {(int)lf[0], (int)lf[1], (int)lf[2]};
     size_t nx = 3 * 5 * 9;
-    const float *x = get(f, "x", nx);
-    float *ym = zeros(15), *ys = zeros(30), *dx = zeros(nx);
+    const float *x = test_ref_get(f, "x", nx);
+    float *ym = test_zeros(15), *ys = test_zeros(30), *dx = test_zeros(nx);
     mean_pool_forward(ym, x, lengths, &d);
-    test_assert_close("mean pool y", ym, get(f, "y_mean", 15), 15, ATOL_Y, RTOL);
-    mean_pool_backward(dx, get(f, "dy_mean", 15), lengths, &d);
-    test_assert_close("mean pool dx (0 at padding)", dx, get(f, "dx_mean", nx), nx, ATOL_Y, RTOL);
-    stats_pool_forward(ys, x, lengths, &d);
-    test_assert_close("stats pool y", ys, get(f, "y_stats", 30), 30, ATOL_Y, RTOL);
-    stats_pool_backward(dx, get(f, "dy_stats", 30), ys, x, lengths, &d);
-    test_assert_close("stats pool dx (0 at padding)", dx, get(f, "dx_stats", nx), nx, ATOL_Y,
+    test_assert_close("mean pool y", ym, test_ref_get(f, "y_mean", 15), 15, ATOL_Y, RTOL);
+    mean_pool_backward(dx, test_ref_get(f, "dy_mean", 15), lengths, &d);
+    test_assert_close("mean pool dx (0 at padding)", dx, test_ref_get(f, "dx_mean", nx), nx, ATOL_Y,
                       RTOL);
+    stats_pool_forward(ys, x, lengths, &d);
+    test_assert_close("stats pool y", ys, test_ref_get(f, "y_stats", 30), 30, ATOL_Y, RTOL);
+    stats_pool_backward(dx, test_ref_get(f, "dy_stats", 30), ys, x, lengths, &d);
+    test_assert_close("stats pool dx (0 at padding)", dx, test_ref_get(f, "dx_stats", nx), nx,
+                      ATOL_Y, RTOL);
     free(ym), free(ys), free(dx);
     tf_free(f);
 }
@@ -297,16 +273,17 @@ static void test_time_pool(void **state)
 static void test_softmax_ce(void **state)
 {
     (void)state;
-    tf_file *f = load_case("ce");
-    softmax_ce_dims d = {.N = 6, .K = 7, .smoothing = get(f, "eps", 1)[0]};
-    const float *lf = get(f, "labels", 6);
+    tf_file *f = test_ref_load("nn_layers_ce.tsr");
+    softmax_ce_dims d = {.N = 6, .K = 7, .smoothing = test_ref_get(f, "eps", 1)[0]};
+    const float *lf = test_ref_get(f, "labels", 6);
     int labels[6];
     for (int i = 0; i < 6; i++)
         labels[i] = (int)lf[i];
     float dz[42];
-    float loss = (float)softmax_ce_forward_backward(dz, get(f, "logits", 42), labels, &d);
-    test_assert_close("ce loss (smoothing 0.1)", &loss, get(f, "loss", 1), 1, ATOL_Y, RTOL);
-    test_assert_close("ce dlogits", dz, get(f, "dlogits", 42), 42, ATOL_Y, RTOL);
+    float loss = (float)softmax_ce_forward_backward(dz, test_ref_get(f, "logits", 42), labels, &d);
+    test_assert_close("ce loss (smoothing 0.1)", &loss, test_ref_get(f, "loss", 1), 1, ATOL_Y,
+                      RTOL);
+    test_assert_close("ce dlogits", dz, test_ref_get(f, "dlogits", 42), 42, ATOL_Y, RTOL);
     tf_free(f);
 }
 

@@ -21,16 +21,6 @@
 #include "models/softmax_ce.h"
 #include "models/time_pool.h"
 
-static float *randn(rng *r, size_t n, float scale)
-{
-    float *a = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++)
-        a[i] = scale * (float)rng_normal(r);
-    return a;
-}
-
-static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
-
 #define CHECK_GRAD(what, v, a, n, f, c) assert_true(gc_ok(gc_check(what, v, a, n, f, c)))
 
 /* ---- conv2d */
@@ -52,10 +42,10 @@ static void conv2d_grad_case(conv2d_dims d, int bias)
     rng_seed(&r, 11, (uint64_t)(d.kF * 100 + d.sF * 10 + d.dF));
     size_t nx = (size_t)d.N * d.Cin * d.F * d.T, ny = conv2d_out_floats(&d);
     size_t nw = conv2d_weight_floats(&d);
-    conv_ctx c = {.d = d, .x = randn(&r, nx, 1), .w = randn(&r, nw, 0.3f),
-                  .b = bias ? randn(&r, d.Cout, 0.3f) : NULL, .y = zeros(ny),
-                  .R = randn(&r, ny, 1), .ws = zeros(conv2d_workspace_floats(&d))};
-    float *dx = zeros(nx), *dw = zeros(nw), *db = zeros(d.Cout);
+    conv_ctx c = {.d = d, .x = test_randn(&r, nx, 1), .w = test_randn(&r, nw, 0.3f),
+                  .b = bias ? test_randn(&r, d.Cout, 0.3f) : NULL, .y = test_zeros(ny),
+                  .R = test_randn(&r, ny, 1), .ws = test_zeros(conv2d_workspace_floats(&d))};
+    float *dx = test_zeros(nx), *dw = test_zeros(nw), *db = test_zeros(d.Cout);
     printf("conv2d N=%d Cin=%d F=%d T=%d Cout=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d\n", d.N, d.Cin,
            d.F, d.T, d.Cout, d.kF, d.kT, d.sF, d.sT, d.pF, d.pT, d.dF, d.dT);
     conv2d_backward(dx, dw, bias ? db : NULL, c.R, c.x, c.w, &d, c.ws);
@@ -100,10 +90,11 @@ static void conv1d_grad_case(conv1d_dims d)
     rng_seed(&r, 12, (uint64_t)(d.k * 10 + d.dil));
     size_t nx = (size_t)d.N * d.Cin * d.T, ny = (size_t)d.N * d.Cout * conv1d_out_t(&d);
     size_t nw = (size_t)d.Cout * d.Cin * d.k;
-    conv1_ctx c = {.d = d, .x = randn(&r, nx, 1), .w = randn(&r, nw, 0.3f),
-                   .b = randn(&r, d.Cout, 0.3f), .y = zeros(ny), .R = randn(&r, ny, 1),
-                   .ws = zeros(conv1d_workspace_floats(&d)), .ny = ny};
-    float *dx = zeros(nx), *dw = zeros(nw), *db = zeros(d.Cout);
+    conv1_ctx c = {.d = d, .x = test_randn(&r, nx, 1), .w = test_randn(&r, nw, 0.3f),
+                   .b = test_randn(&r, d.Cout, 0.3f), .y = test_zeros(ny),
+                   .R = test_randn(&r, ny, 1), .ws = test_zeros(conv1d_workspace_floats(&d)),
+                   .ny = ny};
+    float *dx = test_zeros(nx), *dw = test_zeros(nw), *db = test_zeros(d.Cout);
     printf("conv1d N=%d Cin=%d T=%d Cout=%d k=%d stride=%d pad=%d dil=%d\n", d.N, d.Cin, d.T,
            d.Cout, d.k, d.stride, d.pad, d.dil);
     conv1d_backward(dx, dw, db, c.R, c.x, c.w, &d, c.ws);
@@ -146,12 +137,13 @@ static void test_batchnorm_grad(void **state)
      * tiny components of dx (~1e-4) drown in that noise although torch parity is 2e-7. */
     batchnorm_dims d = {.N = 3, .C = 5, .S = 11, .eps = 1e-5f, .momentum = 0.1f};
     size_t nx = (size_t)d.N * d.C * d.S;
-    bn_ctx c = {.d = d, .x = randn(&r, nx, 0.5f), .g = randn(&r, 5, 1), .b = randn(&r, 5, 1),
-                .y = zeros(nx), .R = randn(&r, nx, 1), .mean = zeros(5), .invstd = zeros(5),
-                .rm = zeros(5), .rv = zeros(5)};
+    bn_ctx c = {.d = d, .x = test_randn(&r, nx, 0.5f), .g = test_randn(&r, 5, 1),
+                .b = test_randn(&r, 5, 1), .y = test_zeros(nx), .R = test_randn(&r, nx, 1),
+                .mean = test_zeros(5), .invstd = test_zeros(5), .rm = test_zeros(5),
+                .rv = test_zeros(5)};
     for (int i = 0; i < 5; i++)
         c.g[i] = c.g[i] >= 0 ? c.g[i] + 0.5f : c.g[i] - 0.5f;
-    float *dx = zeros(nx), *dg = zeros(5), *db = zeros(5);
+    float *dx = test_zeros(nx), *dg = test_zeros(5), *db = test_zeros(5);
     bn_loss(&c);
     batchnorm_backward(dx, dg, db, c.R, c.x, c.mean, c.invstd, c.g, &d);
     CHECK_GRAD("batchnorm dx", c.x, dx, nx, bn_loss, &c);
@@ -194,11 +186,11 @@ static void test_elementwise_pool_grad(void **state)
     /* ReLU: |x| >= 0.1 */
     {
         size_t n = 3 * 5 * 7;
-        ew_ctx c = {.kind = 0, .x = randn(&r, n, 1), .y = zeros(n), .R = randn(&r, n, 1),
-                    .nx = n, .ny = n};
+        ew_ctx c = {.kind = 0, .x = test_randn(&r, n, 1), .y = test_zeros(n),
+                    .R = test_randn(&r, n, 1), .nx = n, .ny = n};
         for (size_t i = 0; i < n; i++)
             c.x[i] = c.x[i] >= 0 ? c.x[i] + 0.1f : c.x[i] - 0.1f;
-        float *dx = zeros(n);
+        float *dx = test_zeros(n);
         ew_loss(&c);
         relu_backward(dx, c.R, c.y, n);
         CHECK_GRAD("relu dx", c.x, dx, n, ew_loss, &c);
@@ -211,8 +203,9 @@ static void test_elementwise_pool_grad(void **state)
         pool2d_dims d = cfg[k];
         int is_max = k > 0;
         size_t nx = (size_t)d.N * d.C * d.F * d.T, ny = pool2d_out_floats(&d);
-        ew_ctx c = {.kind = is_max ? 2 : 1, .pd = d, .x = randn(&r, nx, 1), .y = zeros(ny),
-                    .R = randn(&r, ny, 1), .am = calloc(ny, sizeof(int32_t)), .nx = nx, .ny = ny};
+        ew_ctx c = {.kind = is_max ? 2 : 1, .pd = d, .x = test_randn(&r, nx, 1),
+                    .y = test_zeros(ny), .R = test_randn(&r, ny, 1),
+                    .am = calloc(ny, sizeof(int32_t)), .nx = nx, .ny = ny};
         if (is_max) { /* distinct values 0.05 apart, shuffled: no near-ties */
             int *perm = malloc(sizeof(int) * nx);
             for (size_t i = 0; i < nx; i++)
@@ -222,7 +215,7 @@ static void test_elementwise_pool_grad(void **state)
                 c.x[i] = 0.05f * (float)(perm[i] - (int)nx / 2);
             free(perm);
         }
-        float *dx = zeros(nx);
+        float *dx = test_zeros(nx);
         ew_loss(&c);
         if (is_max)
             maxpool2d_backward(dx, c.R, c.am, &d);
@@ -235,9 +228,9 @@ static void test_elementwise_pool_grad(void **state)
     /* dropout with a fixed mask */
     {
         size_t n = 61;
-        ew_ctx c = {.kind = 3, .x = randn(&r, n, 1), .y = zeros(n), .R = randn(&r, n, 1),
-                    .mask = zeros(n), .nx = n, .ny = n};
-        float *tmp = zeros(n), *dx = zeros(n);
+        ew_ctx c = {.kind = 3, .x = test_randn(&r, n, 1), .y = test_zeros(n),
+                    .R = test_randn(&r, n, 1), .mask = test_zeros(n), .nx = n, .ny = n};
+        float *tmp = test_zeros(n), *dx = test_zeros(n);
         dropout_forward_train(tmp, c.mask, c.x, n, 0.4f, &r);
         dropout_backward(dx, c.R, c.mask, n);
         CHECK_GRAD("dropout dx", c.x, dx, n, ew_loss, &c);
@@ -248,9 +241,9 @@ static void test_elementwise_pool_grad(void **state)
     for (int k = 4; k <= 5; k++) {
         time_pool_dims d = {.N = 3, .C = 5, .T = 9, .eps = 1e-7f, .unbiased = 1};
         size_t nx = 3 * 5 * 9, ny = k == 4 ? 15 : 30;
-        ew_ctx c = {.kind = k, .td = d, .lengths = lengths, .x = randn(&r, nx, 1),
-                    .y = zeros(ny), .R = randn(&r, ny, 1), .nx = nx, .ny = ny};
-        float *dx = zeros(nx);
+        ew_ctx c = {.kind = k, .td = d, .lengths = lengths, .x = test_randn(&r, nx, 1),
+                    .y = test_zeros(ny), .R = test_randn(&r, ny, 1), .nx = nx, .ny = ny};
+        float *dx = test_zeros(nx);
         ew_loss(&c);
         if (k == 4)
             mean_pool_backward(dx, c.R, lengths, &d);
@@ -280,9 +273,9 @@ static void test_linear_grad(void **state)
     rng r;
     rng_seed(&r, 15, 0);
     linear_dims d = {.N = 7, .In = 13, .Out = 5};
-    lin_ctx c = {.d = d, .x = randn(&r, 91, 1), .w = randn(&r, 65, 0.3f), .b = randn(&r, 5, 1),
-                 .y = zeros(35), .R = randn(&r, 35, 1)};
-    float *dx = zeros(91), *dw = zeros(65), *db = zeros(5);
+    lin_ctx c = {.d = d, .x = test_randn(&r, 91, 1), .w = test_randn(&r, 65, 0.3f),
+                 .b = test_randn(&r, 5, 1), .y = test_zeros(35), .R = test_randn(&r, 35, 1)};
+    float *dx = test_zeros(91), *dw = test_zeros(65), *db = test_zeros(5);
     linear_backward(dx, dw, db, c.R, c.x, c.w, &d);
     CHECK_GRAD("linear dx", c.x, dx, 91, lin_loss, &c);
     CHECK_GRAD("linear dw", c.w, dw, 65, lin_loss, &c);
@@ -309,7 +302,7 @@ static void test_softmax_ce_grad(void **state)
     rng r;
     rng_seed(&r, 16, 0);
     int labels[5] = {0, 6, 3, 3, 2};
-    ce_ctx c = {.d = {.N = 5, .K = 7, .smoothing = 0.1f}, .z = randn(&r, 35, 2),
+    ce_ctx c = {.d = {.N = 5, .K = 7, .smoothing = 0.1f}, .z = test_randn(&r, 35, 2),
                 .labels = labels};
     float dz[35];
     softmax_ce_forward_backward(dz, c.z, labels, &c.d);
@@ -331,15 +324,16 @@ static void test_strided_dense_block(void **state)
     const int N = 3, C0 = 4, g = 3, Ct = C0 + g, F = 5, T = 7, S = F * T;
     conv2d_dims d = {.N = N, .Cin = C0, .F = F, .T = T, .Cout = g, .kF = 3, .kT = 3, .sF = 1,
                      .sT = 1, .pF = 1, .pT = 1, .dF = 1, .dT = 1};
-    float *block = randn(&r, (size_t)N * Ct * S, 1), *w = randn(&r, (size_t)g * C0 * 9, 0.3f);
-    float *packed = zeros((size_t)N * C0 * S), *y = zeros((size_t)N * g * S);
-    float *ws = zeros(conv2d_workspace_floats(&d));
+    float *block = test_randn(&r, (size_t)N * Ct * S, 1),
+          *w = test_randn(&r, (size_t)g * C0 * 9, 0.3f);
+    float *packed = test_zeros((size_t)N * C0 * S), *y = test_zeros((size_t)N * g * S);
+    float *ws = test_zeros(conv2d_workspace_floats(&d));
     int Cs[2] = {C0, g};
     /* packed reference: copy the prefix out, convolve, concatenate */
     for (int n = 0; n < N; n++)
         memcpy(packed + (size_t)n * C0 * S, block + (size_t)n * Ct * S, sizeof(float) * C0 * S);
     conv2d_forward(y, packed, w, NULL, &d, ws);
-    float *ref = zeros((size_t)N * Ct * S);
+    float *ref = test_zeros((size_t)N * Ct * S);
     const float *parts[2] = {packed, y};
     concat_forward(ref, parts, Cs, 2, N, S);
     /* in place: read the prefix, write the g new channels at offset C0 */
@@ -351,14 +345,14 @@ static void test_strided_dense_block(void **state)
     printf("strided conv2d into block vs packed + concat: max|d|=%g\n", mx);
     assert_true(mx == 0.0);
     /* backward: din written into the prefix of a strided gradient buffer */
-    float *dy = randn(&r, (size_t)N * g * S, 1), *dblock = zeros((size_t)N * Ct * S);
-    float *dyb = zeros((size_t)N * Ct * S), *dx = zeros((size_t)N * C0 * S);
-    float *dw1 = zeros((size_t)g * C0 * 9), *dw2 = zeros((size_t)g * C0 * 9);
+    float *dy = test_randn(&r, (size_t)N * g * S, 1), *dblock = test_zeros((size_t)N * Ct * S);
+    float *dyb = test_zeros((size_t)N * Ct * S), *dx = test_zeros((size_t)N * C0 * S);
+    float *dw1 = test_zeros((size_t)g * C0 * 9), *dw2 = test_zeros((size_t)g * C0 * 9);
     for (int n = 0; n < N; n++)
         memcpy(dyb + ((size_t)n * Ct + C0) * S, dy + (size_t)n * g * S, sizeof(float) * g * S);
     conv2d_backward(dx, dw1, NULL, dy, packed, w, &d, ws);
     conv2d_backward(dblock, dw2, NULL, dyb + (size_t)C0 * S, block, w, &ds, ws);
-    float *split = zeros((size_t)N * C0 * S);
+    float *split = test_zeros((size_t)N * C0 * S);
     float *outs[2] = {split, NULL};
     concat_backward(outs, dblock, Cs, 2, N, S);
     test_diff_stats(split, dx, (size_t)N * C0 * S, &mx, &mean);
@@ -372,10 +366,10 @@ static void test_strided_dense_block(void **state)
     bs.sn = (size_t)Ct * S;
     float gam[4] = {1, 2, 0.5f, 1.5f}, bet[4] = {0, 1, -1, 0.5f};
     float m1[4], i1[4], m2[4], i2[4], rm[4] = {0}, rv[4] = {1, 1, 1, 1};
-    float *o1 = zeros((size_t)N * C0 * S), *o2 = zeros((size_t)N * Ct * S);
+    float *o1 = test_zeros((size_t)N * C0 * S), *o2 = test_zeros((size_t)N * Ct * S);
     batchnorm_forward_train(o1, m1, i1, rm, rv, packed, gam, bet, &bd);
     batchnorm_forward_train(o2, m2, i2, rm, rv, block, gam, bet, &bs);
-    float *o2p = zeros((size_t)N * C0 * S);
+    float *o2p = test_zeros((size_t)N * C0 * S);
     float *bo[2] = {o2p, NULL};
     concat_backward(bo, o2, Cs, 2, N, S);
     test_diff_stats(o1, o2p, (size_t)N * C0 * S, &mx, &mean);

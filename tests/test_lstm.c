@@ -7,103 +7,9 @@
 #include <omp.h>
 #include <unistd.h>
 
-#include "common/fileio.h"
 #include "common/rng.h"
 #include "models/attention_pool.h"
 #include "models/lstm.h"
-
-/* ---- minimal reader of the CHTENSOR dump format (see tests/ref/nn_lstm.py) */
-typedef struct {
-    char name[64];
-    int ndim;
-    int64_t dims[8];
-    size_t numel;
-    const float *data;
-} tsr_entry;
-typedef struct {
-    char *raw;
-    int n;
-    tsr_entry e[32];
-} tsr_file;
-
-/* Loads a dump; the tensors are copied into one float-aligned buffer (names have any length,
- * so data in the file is not 4-byte aligned). f->raw owns that buffer (free(f->raw)). */
-static int tsr_load(tsr_file *f, const char *path)
-{
-    size_t n, pos = 12, used = 0;
-    char *file;
-    ch_error err;
-    memset(f, 0, sizeof(*f));
-    if (file_read_all(path, &file, &n, &err) != CH_OK)
-        return -1;
-    float *store = malloc(n + 4);
-    f->raw = (char *)store;
-    int ok = n >= 12 && memcmp(file, "CHTENSOR", 8) == 0;
-    uint32_t count = 0;
-    if (ok)
-        memcpy(&count, file + 8, 4);
-    for (uint32_t k = 0; ok && k < count && k < 32; k++) {
-        tsr_entry *e = &f->e[f->n++];
-        uint32_t len, nd;
-        memcpy(&len, file + pos, 4);
-        pos += 4;
-        memcpy(e->name, file + pos, len < 63 ? len : 63);
-        pos += len;
-        memcpy(&nd, file + pos, 4);
-        pos += 4;
-        e->ndim = (int)nd;
-        e->numel = 1;
-        for (uint32_t j = 0; j < nd && j < 8; j++) {
-            memcpy(&e->dims[j], file + pos, 8);
-            pos += 8;
-            e->numel *= (size_t)e->dims[j];
-        }
-        if (pos + 4 * e->numel > n) {
-            ok = 0;
-            break;
-        }
-        memcpy(store + used, file + pos, 4 * e->numel);
-        e->data = store + used;
-        used += e->numel;
-        pos += 4 * e->numel;
-    }
-    free(file);
-    return ok ? 0 : -1;
-}
-
-static const float *tsr_get(const tsr_file *f, const char *name, size_t *numel)
-{
-    for (int k = 0; k < f->n; k++)
-        if (strcmp(f->e[k].name, name) == 0) {
-            if (numel)
-                *numel = f->e[k].numel;
-            return f->e[k].data;
-        }
-    fail_msg("dump has no tensor %s", name);
-    return NULL;
-}
-
-/* Loads OUT/<file>; skips when torch is absent, fails when torch is present but no dump. */
-static void load_ref(tsr_file *f, const char *file)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", test_env("CHORUS_REF", "tests/ref/out"), file);
-    if (tsr_load(f, path) == 0)
-        return;
-    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-        printf("SKIP parity: %s missing and torch not installed\n", path);
-        skip();
-    }
-    fail_msg("%s: missing or unreadable although torch is installed", path);
-}
-
-static float *fill_normal(rng *r, size_t n, float scale)
-{
-    float *a = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++)
-        a[i] = scale * (float)rng_normal(r);
-    return a;
-}
 
 /* ---- gradient checking.
  * Loss L = sum(out * R) (+ sum(hn * Rh) + sum(cn * Rc) for the LSTM), accumulated in double,
@@ -176,11 +82,11 @@ static void lstm_gradcheck_case(int N, int T, int In, int H, int bidir, const in
     int D = lstm_directions(d);
     size_t nx = (size_t)N * T * In, nw = lstm_param_floats(d), ny = (size_t)N * T * D * H;
     size_t nh = (size_t)D * N * H;
-    c.x = fill_normal(&r, nx, 1.0f);
-    c.w = fill_normal(&r, nw, 0.4f);
-    c.R = fill_normal(&r, ny, 1.0f);
-    c.Rh = fill_normal(&r, nh, 1.0f);
-    c.Rc = fill_normal(&r, nh, 1.0f);
+    c.x = test_randn(&r, nx, 1.0f);
+    c.w = test_randn(&r, nw, 0.4f);
+    c.R = test_randn(&r, ny, 1.0f);
+    c.Rh = test_randn(&r, nh, 1.0f);
+    c.Rc = test_randn(&r, nh, 1.0f);
     c.y = malloc(sizeof(float) * ny);
     c.hn = malloc(sizeof(float) * nh);
     c.cn = malloc(sizeof(float) * nh);
@@ -241,9 +147,9 @@ static void test_attention_gradcheck(void **state)
     c.d = (attention_pool_dims){4, 5, 7, 4};
     c.lengths = lengths;
     size_t nh = (size_t)4 * 5 * 7, nw = attention_pool_param_floats(&c.d);
-    c.h = fill_normal(&r, nh, 1.0f);
-    c.w = fill_normal(&r, nw, 0.5f);
-    c.R = fill_normal(&r, 4 * 7, 1.0f);
+    c.h = test_randn(&r, nh, 1.0f);
+    c.w = test_randn(&r, nw, 0.5f);
+    c.R = test_randn(&r, 4 * 7, 1.0f);
     c.out = malloc(sizeof(float) * 4 * 7);
     c.saved = malloc(sizeof(float) * attention_pool_saved_floats(&c.d));
     c.ws = malloc(sizeof(float) * attention_pool_workspace_floats(&c.d));
@@ -264,17 +170,15 @@ static void test_attention_gradcheck(void **state)
  * a few ulp per op, which the recurrence compounds to ~1e-6. */
 static void lstm_parity_case(const char *file)
 {
-    tsr_file f;
-    load_ref(&f, file);
-    const float *dims = tsr_get(&f, "dims", NULL), *lf = tsr_get(&f, "lengths", NULL);
+    tf_file *f = test_ref_load("%s", file);
+    const float *dims = test_ref_get(f, "dims", 0), *lf = test_ref_get(f, "lengths", 0);
     lstm_dims d = {(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3], (int)dims[4]};
     int D = lstm_directions(&d), lengths[64];
     for (int n = 0; n < d.N; n++)
         lengths[n] = (int)lf[n];
     size_t nx = (size_t)d.N * d.T * d.In, ny = (size_t)d.N * d.T * D * d.H;
-    size_t nh = (size_t)D * d.N * d.H, nw = lstm_param_floats(&d), nwr;
-    const float *x = tsr_get(&f, "x", NULL), *w = tsr_get(&f, "w", &nwr);
-    assert_int_equal(nwr, nw);
+    size_t nh = (size_t)D * d.N * d.H, nw = lstm_param_floats(&d);
+    const float *x = test_ref_get(f, "x", 0), *w = test_ref_get(f, "w", nw);
     float *y = malloc(sizeof(float) * ny), *hn = malloc(sizeof(float) * nh);
     float *cn = malloc(sizeof(float) * nh), *dh0 = malloc(sizeof(float) * nh);
     float *dc0 = malloc(sizeof(float) * nh), *dx = malloc(sizeof(float) * nx);
@@ -283,19 +187,19 @@ static void lstm_parity_case(const char *file)
     float *cells = malloc(sizeof(float) * lstm_cells_floats(&d));
     float *ws = malloc(sizeof(float) * lstm_workspace_floats(&d));
     lstm_forward(y, hn, cn, gates, cells, x, lengths, w, &d, ws);
-    lstm_backward(dx, dw, dh0, dc0, tsr_get(&f, "dy", NULL), tsr_get(&f, "dhn", NULL),
-                  tsr_get(&f, "dcn", NULL), y, gates, cells, x, lengths, w, &d, ws);
+    lstm_backward(dx, dw, dh0, dc0, test_ref_get(f, "dy", 0), test_ref_get(f, "dhn", 0),
+                  test_ref_get(f, "dcn", 0), y, gates, cells, x, lengths, w, &d, ws);
     printf("parity %s (N=%d T=%d I=%d H=%d bidirectional=%d)\n", file, d.N, d.T, d.In, d.H,
            d.bidirectional);
-    test_assert_close("  y", y, tsr_get(&f, "y", NULL), ny, 1e-5, 1e-4);
-    test_assert_close("  h_n", hn, tsr_get(&f, "hn", NULL), nh, 1e-5, 1e-4);
-    test_assert_close("  c_n", cn, tsr_get(&f, "cn", NULL), nh, 1e-5, 1e-4);
-    test_assert_close("  dx", dx, tsr_get(&f, "dx", NULL), nx, 1e-5, 1e-4);
-    test_assert_close("  dw", dw, tsr_get(&f, "dw", NULL), nw, 1e-5, 1e-4);
-    test_assert_close("  dh0", dh0, tsr_get(&f, "dh0", NULL), nh, 1e-5, 1e-4);
-    test_assert_close("  dc0", dc0, tsr_get(&f, "dc0", NULL), nh, 1e-5, 1e-4);
+    test_assert_close("  y", y, test_ref_get(f, "y", 0), ny, 1e-5, 1e-4);
+    test_assert_close("  h_n", hn, test_ref_get(f, "hn", 0), nh, 1e-5, 1e-4);
+    test_assert_close("  c_n", cn, test_ref_get(f, "cn", 0), nh, 1e-5, 1e-4);
+    test_assert_close("  dx", dx, test_ref_get(f, "dx", 0), nx, 1e-5, 1e-4);
+    test_assert_close("  dw", dw, test_ref_get(f, "dw", 0), nw, 1e-5, 1e-4);
+    test_assert_close("  dh0", dh0, test_ref_get(f, "dh0", 0), nh, 1e-5, 1e-4);
+    test_assert_close("  dc0", dc0, test_ref_get(f, "dc0", 0), nh, 1e-5, 1e-4);
     free(y), free(hn), free(cn), free(dh0), free(dc0), free(dx), free(dw), free(gates);
-    free(cells), free(ws), free(f.raw);
+    free(cells), free(ws), tf_free(f);
 }
 
 static void test_lstm_parity_bi(void **state)
@@ -313,28 +217,27 @@ static void test_lstm_parity_uni(void **state)
 static void test_attention_parity(void **state)
 {
     (void)state;
-    tsr_file f;
-    load_ref(&f, "nn_attn_a.tsr");
-    const float *dims = tsr_get(&f, "dims", NULL), *lf = tsr_get(&f, "lengths", NULL);
+    tf_file *f = test_ref_load("nn_attn_a.tsr");
+    const float *dims = test_ref_get(f, "dims", 0), *lf = test_ref_get(f, "lengths", 0);
     attention_pool_dims d = {(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3]};
     int lengths[64];
     for (int n = 0; n < d.N; n++)
         lengths[n] = (int)lf[n];
     size_t nh = (size_t)d.N * d.T * d.Dm, nw = attention_pool_param_floats(&d);
-    const float *h = tsr_get(&f, "h", NULL), *w = tsr_get(&f, "w", NULL);
+    const float *h = test_ref_get(f, "h", 0), *w = test_ref_get(f, "w", 0);
     float *out = malloc(sizeof(float) * d.N * d.Dm);
     float *saved = malloc(sizeof(float) * attention_pool_saved_floats(&d));
     float *ws = malloc(sizeof(float) * attention_pool_workspace_floats(&d));
     float *dh = malloc(sizeof(float) * nh), *dw = calloc(nw, sizeof(float));
     attention_pool_forward(out, saved, h, lengths, w, &d, ws);
-    attention_pool_backward(dh, dw, tsr_get(&f, "dout", NULL), saved, h, lengths, w, &d, ws);
+    attention_pool_backward(dh, dw, test_ref_get(f, "dout", 0), saved, h, lengths, w, &d, ws);
     printf("parity nn_attn_a.tsr (N=%d T=%d D=%d A=%d)\n", d.N, d.T, d.Dm, d.A);
-    test_assert_close("  out", out, tsr_get(&f, "out", NULL), (size_t)d.N * d.Dm, 1e-5, 1e-4);
-    test_assert_close("  alpha", saved + (size_t)d.N * d.T * d.A, tsr_get(&f, "alpha", NULL),
+    test_assert_close("  out", out, test_ref_get(f, "out", 0), (size_t)d.N * d.Dm, 1e-5, 1e-4);
+    test_assert_close("  alpha", saved + (size_t)d.N * d.T * d.A, test_ref_get(f, "alpha", 0),
                       (size_t)d.N * d.T, 1e-5, 1e-4);
-    test_assert_close("  dh", dh, tsr_get(&f, "dh", NULL), nh, 1e-5, 1e-4);
-    test_assert_close("  dw", dw, tsr_get(&f, "dw", NULL), nw, 1e-5, 1e-4);
-    free(out), free(saved), free(ws), free(dh), free(dw), free(f.raw);
+    test_assert_close("  dh", dh, test_ref_get(f, "dh", 0), nh, 1e-5, 1e-4);
+    test_assert_close("  dw", dw, test_ref_get(f, "dw", 0), nw, 1e-5, 1e-4);
+    free(out), free(saved), free(ws), free(dh), free(dw), tf_free(f);
 }
 
 /* Determinism and accumulation: two backward calls into the same dw give exactly 2x, and a
@@ -347,7 +250,7 @@ static void test_lstm_accumulate(void **state)
     lstm_dims d = {5, 8, 6, 7, 1};
     int lengths[5] = {8, 1, 5, 8, 3};
     size_t nx = 5 * 8 * 6, ny = 5 * 8 * 14, nw = lstm_param_floats(&d);
-    float *x = fill_normal(&r, nx, 1), *w = fill_normal(&r, nw, 0.3f), *dy = fill_normal(&r, ny, 1);
+    float *x = test_randn(&r, nx, 1), *w = test_randn(&r, nw, 0.3f), *dy = test_randn(&r, ny, 1);
     float *y = malloc(4 * ny), *y2 = malloc(4 * ny), *g = malloc(4 * lstm_gates_floats(&d));
     float *c = malloc(4 * lstm_cells_floats(&d)), *ws = malloc(4 * lstm_workspace_floats(&d));
     float *dw1 = calloc(nw, 4), *dw2 = calloc(nw, 4), *dx = malloc(4 * nx);
@@ -379,7 +282,7 @@ static void test_lstm_thread_determinism(void **state)
     lstm_dims d = {7, 6, 4, 5, 1};
     int lengths[7] = {6, 2, 5, 6, 0, 3, 4}; /* 0: empty sequence (torch refuses; we give 0) */
     size_t nx = 7 * 6 * 4, ny = 7 * 6 * 10, nw = lstm_param_floats(&d);
-    float *x = fill_normal(&r, nx, 1), *w = fill_normal(&r, nw, 0.3f), *dy = fill_normal(&r, ny, 1);
+    float *x = test_randn(&r, nx, 1), *w = test_randn(&r, nw, 0.3f), *dy = test_randn(&r, ny, 1);
     float *y[2], *dx[2], *dw[2];
     float *g = malloc(4 * lstm_gates_floats(&d)), *c = malloc(4 * lstm_cells_floats(&d));
     float *ws = malloc(4 * lstm_workspace_floats(&d));

@@ -6,94 +6,8 @@
  */
 #include "test_util.h"
 
-#include "common/fileio.h"
 #include "models/lr_schedule.h"
 #include "models/optim.h"
-
-/* ---- minimal reader of the CHTENSOR dump format (see tests/ref/nn_lstm.py) */
-typedef struct {
-    char name[64];
-    int ndim;
-    int64_t dims[8];
-    size_t numel;
-    const float *data;
-} tsr_entry;
-typedef struct {
-    char *raw;
-    int n;
-    tsr_entry e[32];
-} tsr_file;
-
-/* Loads a dump; the tensors are copied into one float-aligned buffer (names have any length,
- * so data in the file is not 4-byte aligned). f->raw owns that buffer (free(f->raw)). */
-static int tsr_load(tsr_file *f, const char *path)
-{
-    size_t n, pos = 12, used = 0;
-    char *file;
-    ch_error err;
-    memset(f, 0, sizeof(*f));
-    if (file_read_all(path, &file, &n, &err) != CH_OK)
-        return -1;
-    float *store = malloc(n + 4);
-    f->raw = (char *)store;
-    int ok = n >= 12 && memcmp(file, "CHTENSOR", 8) == 0;
-    uint32_t count = 0;
-    if (ok)
-        memcpy(&count, file + 8, 4);
-    for (uint32_t k = 0; ok && k < count && k < 32; k++) {
-        tsr_entry *e = &f->e[f->n++];
-        uint32_t len, nd;
-        memcpy(&len, file + pos, 4);
-        pos += 4;
-        memcpy(e->name, file + pos, len < 63 ? len : 63);
-        pos += len;
-        memcpy(&nd, file + pos, 4);
-        pos += 4;
-        e->ndim = (int)nd;
-        e->numel = 1;
-        for (uint32_t j = 0; j < nd && j < 8; j++) {
-            memcpy(&e->dims[j], file + pos, 8);
-            pos += 8;
-            e->numel *= (size_t)e->dims[j];
-        }
-        if (pos + 4 * e->numel > n) {
-            ok = 0;
-            break;
-        }
-        memcpy(store + used, file + pos, 4 * e->numel);
-        e->data = store + used;
-        used += e->numel;
-        pos += 4 * e->numel;
-    }
-    free(file);
-    return ok ? 0 : -1;
-}
-
-static const float *tsr_get(const tsr_file *f, const char *name, size_t *numel)
-{
-    for (int k = 0; k < f->n; k++)
-        if (strcmp(f->e[k].name, name) == 0) {
-            if (numel)
-                *numel = f->e[k].numel;
-            return f->e[k].data;
-        }
-    fail_msg("dump has no tensor %s", name);
-    return NULL;
-}
-
-/* Loads OUT/<file>; skips when torch is absent, fails when torch is present but no dump. */
-static void load_ref(tsr_file *f, const char *file)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", test_env("CHORUS_REF", "tests/ref/out"), file);
-    if (tsr_load(f, path) == 0)
-        return;
-    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-        printf("SKIP parity: %s missing and torch not installed\n", path);
-        skip();
-    }
-    fail_msg("%s: missing or unreadable although torch is installed", path);
-}
 
 enum { N1 = 20, N2 = 17, NP = N1 + N2, STEPS = 5 };
 
@@ -101,10 +15,10 @@ enum { N1 = 20, N2 = 17, NP = N1 + N2, STEPS = 5 };
  * Tolerance atol 1e-6 + rtol 1e-6: the same float32 operations in the same order as torch's
  * single-tensor implementation, so only last-ulp differences (fused multiply-add, sqrtf) remain,
  * and they do not grow over five steps. */
-static void run_case(const tsr_file *f, const char *name, const optim_options *o)
+static void run_case(const tf_file *f, const char *name, const optim_options *o)
 {
-    const float *p0 = tsr_get(f, "p0", NULL), *grads = tsr_get(f, "grads", NULL);
-    const float *want = tsr_get(f, name, NULL);
+    const float *p0 = test_ref_get(f, "p0", 0), *grads = test_ref_get(f, "grads", 0);
+    const float *want = test_ref_get(f, name, 0);
     optim_range ranges[2] = {{0, N1, 1.0f, 0}, {N1, N2, 0.5f, 0}};
     float p[NP];
     memcpy(p, p0, sizeof(p));
@@ -124,21 +38,20 @@ static void run_case(const tsr_file *f, const char *name, const optim_options *o
 static void test_optim_parity(void **state)
 {
     (void)state;
-    tsr_file f;
-    load_ref(&f, "nn_optim.tsr");
+    tf_file *f = test_ref_load("nn_optim.tsr");
     optim_options sgd = optim_options_sgd(0.1);
     sgd.momentum = 0.9;
     sgd.nesterov = 1;
     sgd.weight_decay = 1e-2;
-    run_case(&f, "sgd_nesterov", &sgd);
+    run_case(f, "sgd_nesterov", &sgd);
     optim_options damp = optim_options_sgd(0.05);
     damp.momentum = 0.8;
     damp.dampening = 0.3;
-    run_case(&f, "sgd_damp", &damp);
+    run_case(f, "sgd_damp", &damp);
     optim_options adamw = optim_options_adamw(1e-2);
     adamw.weight_decay = 0.05;
-    run_case(&f, "adamw", &adamw);
-    free(f.raw);
+    run_case(f, "adamw", &adamw);
+    tf_free(f);
 }
 
 /* clip_grad_norm_: torch reduces the norm in float32, chorus in double: rtol 1e-6 on the norm
@@ -146,8 +59,7 @@ static void test_optim_parity(void **state)
 static void test_clip_parity(void **state)
 {
     (void)state;
-    tsr_file f;
-    load_ref(&f, "nn_optim.tsr");
+    tf_file *f = test_ref_load("nn_optim.tsr");
     const char *cases[2] = {"clip_small", "clip_large"};
     const double max_norm[2] = {1.0, 100.0};
     optim_range ranges[2] = {{0, N1, 1.0f, 0}, {N1, N2, 1.0f, 0}};
@@ -155,37 +67,38 @@ static void test_clip_parity(void **state)
         char nm[64];
         float g[NP];
         snprintf(nm, sizeof(nm), "%s_in", cases[c]);
-        memcpy(g, tsr_get(&f, nm, NULL), sizeof(g));
+        memcpy(g, test_ref_get(f, nm, 0), sizeof(g));
         double total = optim_clip_grad_norm(g, ranges, 2, max_norm[c]);
         snprintf(nm, sizeof(nm), "%s_norm", cases[c]);
         float tn = (float)total;
-        test_assert_close(nm, &tn, tsr_get(&f, nm, NULL), 1, 0, 1e-6);
+        test_assert_close(nm, &tn, test_ref_get(f, nm, 0), 1, 0, 1e-6);
         snprintf(nm, sizeof(nm), "%s_out", cases[c]);
-        test_assert_close(nm, g, tsr_get(&f, nm, NULL), NP, 1e-7, 1e-6);
+        test_assert_close(nm, g, test_ref_get(f, nm, 0), NP, 1e-7, 1e-6);
     }
-    free(f.raw);
+    tf_free(f);
 }
 
 /* LR sequences: values are stored as float32 in the dump, so rtol 1e-6. */
 static void test_lr_parity(void **state)
 {
     (void)state;
-    tsr_file f;
-    load_ref(&f, "nn_optim.tsr");
-    size_t n = 0;
-    const float *want = tsr_get(&f, "lr_cosine", &n);
+    tf_file *f = test_ref_load("nn_optim.tsr");
+    size_t n = tf_numel(f, "lr_cosine");
+    const float *want = test_ref_get(f, "lr_cosine", 0);
     float got[64];
     assert_true(n <= 64);
     for (size_t s = 0; s < n; s++)
         got[s] = (float)lr_warmup_cosine(0.1, 0.001, 3, 10, (int64_t)s);
     test_assert_close("warm-up + cosine (LambdaLR)", got, want, n, 0, 1e-6);
-    want = tsr_get(&f, "lr_step", &n);
+    want = test_ref_get(f, "lr_step", 0);
+    n = tf_numel(f, "lr_step");
+    assert_true(n <= 64);
     for (size_t s = 0; s < n; s++)
         got[s] = (float)lr_step_decay(0.1, 0.5, 3, (int64_t)s);
     test_assert_close("StepLR", got, want, n, 0, 1e-6);
 
-    size_t nm = 0;
-    const float *metrics = tsr_get(&f, "plateau_metrics", &nm);
+    size_t nm = tf_numel(f, "plateau_metrics");
+    const float *metrics = test_ref_get(f, "plateau_metrics", 0);
     assert_true(nm <= 64);
     lr_plateau_options om = lr_plateau_options_default(LR_PLATEAU_MAX);
     om.patience = 2;
@@ -193,7 +106,7 @@ static void test_lr_parity(void **state)
     lr_plateau pm = lr_plateau_init(&om, 0.1);
     for (size_t s = 0; s < nm; s++)
         got[s] = (float)lr_plateau_step(&pm, &om, metrics[s]);
-    test_assert_close("ReduceLROnPlateau max", got, tsr_get(&f, "plateau_max", NULL), nm, 0, 1e-6);
+    test_assert_close("ReduceLROnPlateau max", got, test_ref_get(f, "plateau_max", 0), nm, 0, 1e-6);
     lr_plateau_options on = lr_plateau_options_default(LR_PLATEAU_MIN);
     on.patience = 1;
     on.factor = 0.3;
@@ -202,11 +115,11 @@ static void test_lr_parity(void **state)
     lr_plateau pn = lr_plateau_init(&on, 0.1);
     for (size_t s = 0; s < nm; s++)
         got[s] = (float)lr_plateau_step(&pn, &on, metrics[s]);
-    test_assert_close("ReduceLROnPlateau min+cooldown", got, tsr_get(&f, "plateau_min", NULL), nm,
+    test_assert_close("ReduceLROnPlateau min+cooldown", got, test_ref_get(f, "plateau_min", 0), nm,
                       0, 1e-6);
     /* the sequences must actually move, or the comparison proves little */
     assert_true(pm.lr < 0.1 && pn.lr < 0.1);
-    free(f.raw);
+    tf_free(f);
 }
 
 /* Without torch: frozen ranges stay bit-identical, lr scale 0 too, bad options are refused,

@@ -1,11 +1,16 @@
 /* test_sv_embed.c — infer/sv_embed_lib: the speaker frontend text (round trip, rejection of
  * keyword-spotting and foreign frontends), chunk arithmetic, the embedding of long audio
  * against the mean of its chunks embedded separately (normalised and raw averaging), batching
- * invariance, too-short audio, and checkpoint validation (wrong kind, bins mismatch).
+ * invariance, too-short audio, checkpoint validation (wrong kind, bins mismatch), and the
+ * energy VAD (--vad): a voice padded with long low noise on both sides embeds (cosine) much
+ * closer to the bare voice with VAD than without, the kept samples are the voice's own, the
+ * frame spans cover the utterance exactly (with and without snip-edges), and noise alone
+ * falls back to the whole utterance.
  *
  * Also the fixture writer of tests/test_sv_embed.sh: `test_sv_embed --write-fixture DIR` writes
  * a tiny random-initialised tdnn checkpoint (DIR/tdnn.ckpt), foreign and broken checkpoints,
- * a VoxCeleb-style folder of synthetic voices (DIR/vox) and odd audio files, then exits.
+ * a VoxCeleb-style folder of synthetic voices (DIR/vox), odd audio files and the VAD clips
+ * (vad_clean.wav, vad_padded.wav, vad_noise.wav), then exits.
  */
 #include "test_util.h"
 
@@ -63,6 +68,35 @@ static void voice(float *x, long n, double f0, uint64_t seed)
     }
 }
 
+/* The VAD clips: a 1.5-s voice (rms ~2400), the same voice with 2 s of low noise (rms 3, ~58 dB
+ * below, like a quiet room) on each side, and that noise alone. */
+enum { VAD_VOICE = 24000, VAD_PAD = 32000 };
+
+static void low_noise(float *x, long n, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed, 2);
+    for (long i = 0; i < n; i++)
+        x[i] = (float)(3.0 * rng_normal(&r));
+}
+
+/* x: (VAD_PAD + VAD_VOICE + VAD_PAD) */
+static void vad_padded(float *x)
+{
+    low_noise(x, VAD_PAD, 5);
+    voice(x + VAD_PAD, VAD_VOICE, 120.0, 77);
+    low_noise(x + VAD_PAD + VAD_VOICE, VAD_PAD, 6);
+}
+
+static int write_samples(const char *path, const float *x, long n)
+{
+    ch_error err;
+    ch_status st = audio_write_wav(path, x, n, 16000, &err);
+    if (st != CH_OK)
+        fprintf(stderr, "%s\n", err.msg);
+    return st != CH_OK;
+}
+
 static int write_voice(const char *path, long n, double f0, uint64_t seed, int rate)
 {
     ch_error err;
@@ -113,6 +147,14 @@ static int write_fixture(const char *dir)
     bad |= write_voice(p, 117000, 140.0, 99, 16000); /* 7.3 s: 4 chunks of 3 s, hop 1.5 */
     snprintf(p, sizeof p, "%s/rate8k.wav", dir);
     bad |= write_voice(p, 12000, 140.0, 98, 8000);
+    static float pad[VAD_PAD * 2 + VAD_VOICE];
+    vad_padded(pad);
+    snprintf(p, sizeof p, "%s/vad_padded.wav", dir);
+    bad |= write_samples(p, pad, VAD_PAD * 2 + VAD_VOICE);
+    snprintf(p, sizeof p, "%s/vad_clean.wav", dir);
+    bad |= write_samples(p, pad + VAD_PAD, VAD_VOICE);
+    snprintf(p, sizeof p, "%s/vad_noise.wav", dir);
+    bad |= write_samples(p, pad, VAD_PAD);
     snprintf(p, sizeof p, "%s/short.wav", dir);
     bad |= write_voice(p, 200, 140.0, 97, 16000);
     /* stereo, through libsndfile directly */
@@ -279,6 +321,139 @@ static void test_long_is_mean_of_chunks(void **state)
     sv_model_file_free(&mf);
 }
 
+static double cosine(const float *a, const float *b, int n)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb + 1e-30);
+}
+
+static void test_vad(void **state)
+{
+    (void)state;
+    fixture_dir();
+    char p[4200];
+    snprintf(p, sizeof p, "%s/tdnn.ckpt", g_dir);
+    sv_model_file mf;
+    ch_error err;
+    assert_int_equal(sv_model_file_load(&mf, p, &err), CH_OK);
+    sv_worker w;
+    assert_int_equal(sv_worker_create(&w, &mf, &err), CH_OK);
+    const long n = 2 * VAD_PAD + VAD_VOICE;
+    float *x = malloc(sizeof *x * (size_t)n);
+    assert_non_null(x);
+    vad_padded(x);
+    const float *clean = x + VAD_PAD;
+
+    /* the kept samples: one run, the voice's own, give or take a frame at each end */
+    vad_options vo = vad_options_default();
+    const float *sp;
+    long ns;
+    int T, nv;
+    assert_int_equal(sv_vad_speech(&w, &mf, &vo, x, n, &sp, &ns, &T, &nv, &err), CH_OK);
+    assert_int_equal(T, feat_num_frames(mf.fc, n));
+    printf("padded: %d of %d frames voiced, %ld of %ld samples kept (voice %d)\n", nv, T, ns,
+           n, VAD_VOICE);
+    assert_true(labs(ns - VAD_VOICE) <= 2 * 160);
+    assert_int_equal(ns, (long)nv * 160);
+    long at = -1;
+    for (long a = VAD_PAD - 400; a <= VAD_PAD + 400 && at < 0; a++)
+        if (!memcmp(sp, x + a, sizeof(float) * (size_t)ns))
+            at = a;
+    printf("kept run starts at sample %ld (voice at %d)\n", at, VAD_PAD);
+    assert_true(at >= 0);
+
+    /* the spans partition the utterance: all voiced keeps x exactly, none keeps nothing */
+    vo.energy_mean_scale = 0;
+    vo.energy_threshold = -1e6f;
+    assert_int_equal(sv_vad_speech(&w, &mf, &vo, x, n - 77, &sp, &ns, &T, &nv, &err), CH_OK);
+    assert_int_equal(nv, T);
+    assert_int_equal(ns, n - 77);
+    assert_memory_equal(sp, x, sizeof(float) * (size_t)ns);
+    vo.energy_threshold = 1e6f;
+    assert_int_equal(sv_vad_speech(&w, &mf, &vo, x, n, &sp, &ns, &T, &nv, &err), CH_OK);
+    assert_int_equal(nv, 0);
+    assert_int_equal(ns, 0);
+    assert_int_equal(sv_vad_speech(&w, &mf, &vo, x, 300, &sp, &ns, &T, &nv, &err),
+                     CH_ERR_FORMAT);
+
+    /* the embeddings: padded with VAD ~ the bare voice; without, the noise pulls it away */
+    float e_clean[DIM], e_pad[DIM], e_vad[DIM];
+    sv_embed_options o = sv_embed_options_default();
+    sv_embed_info info;
+    assert_int_equal(sv_embed_utterance(&w, &mf, &o, clean, VAD_VOICE, e_clean, &info, &err),
+                     CH_OK);
+    assert_false(info.vad_fallback);
+    assert_int_equal(info.frames, 0);
+    assert_int_equal(sv_embed_utterance(&w, &mf, &o, x, n, e_pad, &info, &err), CH_OK);
+    assert_int_equal(info.n_used, n);
+    o.vad = true;
+    assert_int_equal(sv_embed_utterance(&w, &mf, &o, x, n, e_vad, &info, &err), CH_OK);
+    assert_false(info.vad_fallback);
+    assert_true(labs(info.n_used - VAD_VOICE) <= 2 * 160);
+    assert_int_equal(info.chunks, 1);
+    double c_vad = cosine(e_vad, e_clean, DIM), c_pad = cosine(e_pad, e_clean, DIM);
+    printf("cosine to the bare voice: with VAD %.5f, without %.5f\n", c_vad, c_pad);
+    assert_true(c_vad > 0.99);
+    assert_true(1.0 - c_pad > 10.0 * (1.0 - c_vad));
+    /* VAD on the bare voice keeps (nearly) all of it */
+    float e_cv[DIM];
+    assert_int_equal(sv_embed_utterance(&w, &mf, &o, clean, VAD_VOICE, e_cv, &info, &err),
+                     CH_OK);
+    assert_true(info.n_used > VAD_VOICE - 2 * 160);
+
+    /* noise alone: nothing voiced, the whole utterance is embedded (same as without VAD) */
+    float e_n[DIM], e_n0[DIM];
+    assert_int_equal(sv_embed_utterance(&w, &mf, &o, x, VAD_PAD, e_n, &info, &err), CH_OK);
+    assert_true(info.vad_fallback);
+    assert_int_equal(info.voiced, 0);
+    assert_int_equal(info.n_used, VAD_PAD);
+    o.vad = false;
+    assert_int_equal(sv_embed_utterance(&w, &mf, &o, x, VAD_PAD, e_n0, &info, &err), CH_OK);
+    assert_memory_equal(e_n, e_n0, sizeof e_n);
+    /* speech shorter than --min-s also falls back */
+    o.vad = true;
+    o.min_s = 2.0f;
+    assert_int_equal(sv_embed_utterance(&w, &mf, &o, x, n, e_n, &info, &err), CH_OK);
+    assert_true(info.vad_fallback);
+    assert_int_equal(info.n_used, n);
+    /* too short stays an error with VAD */
+    o.min_s = 0;
+    assert_int_equal(sv_embed_utterance(&w, &mf, &o, x, 500, e_n, &info, &err), CH_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "too short"));
+    sv_worker_free(&w);
+    sv_model_file_free(&mf);
+
+    /* without snip-edges the spans still partition the utterance */
+    sv_frontend fe = sv_frontend_default();
+    fe.feat.num_mel_bins = BINS;
+    fe.feat.snip_edges = false;
+    char *text = sv_frontend_to_text(&fe);
+    assert_non_null(text);
+    snprintf(p, sizeof p, "%s/nosnip.ckpt", g_dir);
+    assert_int_equal(write_model(p, NULL, text, BINS, &err), 0);
+    free(text);
+    assert_int_equal(sv_model_file_load(&mf, p, &err), CH_OK);
+    assert_int_equal(sv_worker_create(&w, &mf, &err), CH_OK);
+    vo = vad_options_default();
+    assert_int_equal(sv_vad_speech(&w, &mf, &vo, x, n, &sp, &ns, &T, &nv, &err), CH_OK);
+    assert_int_equal(T, (n + 80) / 160);
+    assert_true(labs(ns - VAD_VOICE) <= 2 * 160);
+    vo.energy_mean_scale = 0;
+    vo.energy_threshold = -1e6f;
+    for (long m = n - 200; m < n; m += 37) {
+        assert_int_equal(sv_vad_speech(&w, &mf, &vo, x, m, &sp, &ns, &T, &nv, &err), CH_OK);
+        assert_int_equal(ns, m);
+    }
+    sv_worker_free(&w);
+    sv_model_file_free(&mf);
+    free(x);
+}
+
 static void test_bad_checkpoints(void **state)
 {
     (void)state;
@@ -306,6 +481,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_frontend_text),
         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_long_is_mean_of_chunks),
+        cmocka_unit_test(test_vad),
         cmocka_unit_test(test_bad_checkpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,8 @@
 # of synthetic voices, odd audio): data -> sv-trials (split, both formats, --write-dir) ->
 # sv-embed (scp:, list:, files; ark / ark,scp / ark,t) -> sv-score score/eval reads the ark;
 # byte-identical output at --threads 1 and 2; the ark parsed by an independent NumPy reader
-# equals the text ark; bad utterances skipped with a warning naming them and exit 1; and bad
+# equals the text ark; --vad (a voice padded with low noise embeds like the bare voice, noise
+# alone falls back to the whole utterance, said once); bad utterances skipped with a warning naming them and exit 1; and bad
 # checkpoints, lists and flags: one clear line, the right exit code, no crash.
 . "$(dirname "$0")/cli_lib.sh"
 EMB="$CHORUS_BIN/sv-embed"
@@ -103,6 +104,56 @@ grep -q "^$D/long.wav  \[" "$D/e_files.txt" || cli_fail "file key is not the pat
 expect_ok "$EMB" --chunk-s 0 --json "$M" "$D/long.wav" "ark:$D/e_whole.ark"
 grep -q '"chunks":1' "$CLI_OUT" || cli_fail "--chunk-s 0 is one chunk"
 
+# ---- --vad: embed the voiced samples only; too little speech -> the whole utterance, counted
+V="$D/vad_clean.wav $D/vad_padded.wav $D/vad_noise.wav"
+# shellcheck disable=SC2086
+expect_ok "$EMB" --vad --json "$M" $V "ark,t:$D/e_vad.txt"
+grep -q '"vad":true,"speech_s":[0-9.]*,"vad_fallback":1}' "$CLI_OUT" || cli_fail "vad json: $(cat "$CLI_OUT")"
+# kept: the voice twice (1.5 s each, give or take a frame) and the 2-s noise whole
+sp=$(sed -n 's/.*"speech_s":\([0-9.]*\).*/\1/p' "$CLI_OUT")
+awk -v s="$sp" 'BEGIN { exit !(s > 4.96 && s < 5.06) }' || cli_fail "VAD kept $sp s, want ~5.0"
+[ "$(grep -c 'too little speech for VAD' "$CLI_ERR")" = 1 ] || cli_fail "fallback not said once: $(cat "$CLI_ERR")"
+grep -q ': 1 utterance(s) had too little speech for VAD.*used whole' "$CLI_ERR" || cli_fail "fallback count"
+# shellcheck disable=SC2086
+expect_ok "$EMB" --json "$M" $V "ark,t:$D/e_novad.txt"
+grep -q '"vad":false,"speech_s":9.000,"vad_fallback":0}' "$CLI_OUT" || cli_fail "no-vad json: $(cat "$CLI_OUT")"
+grep -q 'too little speech' "$CLI_ERR" && cli_fail "fallback said without --vad"
+vec() { grep "$2  \[" "$1" | sed 's/^[^[]*//'; }
+[ "$(vec "$D/e_vad.txt" vad_noise.wav)" = "$(vec "$D/e_novad.txt" vad_noise.wav)" ] || cli_fail "fallback is not the whole-utterance embedding"
+[ "$(vec "$D/e_vad.txt" vad_padded.wav)" = "$(vec "$D/e_novad.txt" vad_padded.wav)" ] && cli_fail "--vad did not change the padded embedding"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    /usr/bin/python3 - "$D/e_vad.txt" "$D/e_novad.txt" > "$D/py_vad.log" 2>&1 <<'PYEOF' || cli_fail "VAD cosines: $(tail -3 "$D/py_vad.log")"
+import sys, numpy as np
+def ark(p):
+    return {l.split()[0].rsplit("/", 1)[1]: np.array(l.split("[")[1].split("]")[0].split(), float)
+            for l in open(p)}
+v, n = ark(sys.argv[1]), ark(sys.argv[2])
+cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+with_vad, without = cos(v["vad_padded.wav"], n["vad_clean.wav"]), cos(n["vad_padded.wav"], n["vad_clean.wav"])
+print("cosine padded vs clean: --vad %.5f, without %.5f" % (with_vad, without))
+assert with_vad > 0.99 and 1 - without > 10 * (1 - with_vad), (with_vad, without)
+PYEOF
+    cat "$D/py_vad.log"
+fi
+# the frames kept are feat-extract --vad's (same framing, same raw log-energy, dither 0)
+FE="$CHORUS_BIN/feat-extract"
+if [ -x "$FE" ]; then
+    expect_ok "$EMB" --vad --json "$M" "$D/vad_padded.wav" "ark:$D/x1.ark"
+    sp=$(sed -n 's/.*"speech_s":\([0-9.]*\).*/\1/p' "$CLI_OUT")
+    expect_ok "$FE" --dither=0 --num-mel-bins=24 --vad --json "$D/vad_padded.wav" "ark:$D/x2.ark"
+    fr=$(sed -n 's/.*"frames":\([0-9]*\).*/\1/p' "$CLI_OUT")
+    awk -v s="$sp" -v f="$fr" 'BEGIN { exit !(f > 100 && int(s * 100 + 0.5) == f) }' ||
+        cli_fail "sv-embed --vad kept $sp s, feat-extract --vad $fr frames"
+    rm -f "$D/x1.ark" "$D/x2.ark"
+fi
+expect_error 2 "'maybe' is not a boolean" "$EMB" --vad=maybe "$M" "$D/vad_clean.wav" "ark:$D/x.ark"
+[ "$(wc -l < "$CLI_ERR")" = 1 ] || cli_fail "a usage error of more than one line: $(cat "$CLI_ERR")"
+expect_error 2 'vad-proportion-threshold: 1.5 is out of range' "$EMB" --vad --vad-proportion-threshold 1.5 "$M" "$D/vad_clean.wav" "ark:$D/x.ark"
+expect_error 2 'vad-frames-context' "$EMB" --vad --vad-frames-context -1 "$M" "$D/vad_clean.wav" "ark:$D/x.ark"
+expect_error 2 'vad-energy-threshold' "$EMB" --vad-energy-threshold abc "$M" "$D/vad_clean.wav" "ark:$D/x.ark"
+expect_error 2 'vad-energy-mean-scale' "$EMB" --vad-energy-mean-scale=-1 "$M" "$D/vad_clean.wav" "ark:$D/x.ark"
+[ -e "$D/x.ark" ] && cli_fail "a usage error left an ark"
+
 # ---- bad utterances: skipped, named, exit 1 (or 0 within --max-failures)
 : > "$D/empty.wav"
 printf 'a %s\nb %s\nc %s\nd %s\ne %s\n' "$D/vox/spk0/sess0/00000.wav" "$D/missing.wav" "$D/short.wav" "$M" "$D/empty.wav" > "$D/bad.scp"
@@ -141,4 +192,5 @@ expect_error 2 '' "$EMB" "$M" "scp:$D/all/wav.scp"
 expect_error 2 'scp' "$EMB" "$M" "scp:$D/all/wav.scp" "scp,ark:$D/a.scp,$D/a.ark"
 expect_ok "$EMB" --help
 grep -q 'chunk-hop-s' "$CLI_OUT" || cli_fail "--help lacks --chunk-hop-s"
+grep -q 'vad-energy-threshold' "$CLI_OUT" || cli_fail "--help lacks the VAD thresholds"
 echo "test_sv_embed: $cli_checks checks passed"

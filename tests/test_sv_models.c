@@ -35,21 +35,10 @@
 #include "models/model.h"
 #include "models/resblock.h"
 #include "models/time_mask.h"
-#include "tensorfile.h"
-
-static float *randn(rng *r, size_t n, float scale)
-{
-    float *a = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++)
-        a[i] = scale * (float)rng_normal(r);
-    return a;
-}
-
-static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
 static float *filled(size_t n, float v)
 {
-    float *a = zeros(n);
+    float *a = test_zeros(n);
     for (size_t i = 0; i < n; i++)
         a[i] = v;
     return a;
@@ -174,9 +163,9 @@ static void resblock_grad_case(resblock_dims d, const int *in_lens)
     size_t ni = (size_t)d.N * d.Cin * d.F * d.T, no = resblock_out_floats(&d);
     int out_lens[8];
     time_lengths_conv(out_lens, in_lens, d.N, 3, d.stride, 1);
-    rb_ctx c = {.d = d, .x = randn(&r, ni, 1), .out = zeros(no), .R = randn(&r, no, 1),
-                .scratch = zeros(resblock_scratch_floats(&d)),
-                .ws = zeros(resblock_workspace_floats(be, &d)), .lens = out_lens, .no = no};
+    rb_ctx c = {.d = d, .x = test_randn(&r, ni, 1), .out = test_zeros(no),
+                .R = test_randn(&r, no, 1), .scratch = test_zeros(resblock_scratch_floats(&d)),
+                .ws = test_zeros(resblock_workspace_floats(be, &d)), .lens = out_lens, .no = no};
     time_mask(c.x, in_lens, d.N, d.Cin * d.F, d.T); /* the block's input contract */
     size_t wn[9] = {(size_t)d.Cout * d.Cin * 9, d.Cout, d.Cout, (size_t)d.Cout * d.Cout * 9,
                     d.Cout, d.Cout, (size_t)d.Cout * d.Cin, d.Cout, d.Cout};
@@ -185,23 +174,24 @@ static void resblock_grad_case(resblock_dims d, const int *in_lens)
             c.w[i] = NULL;
             continue;
         }
-        c.w[i] = randn(&r, wn[i], i % 3 == 0 ? 0.4f : 0.3f);
+        c.w[i] = test_randn(&r, wn[i], i % 3 == 0 ? 0.4f : 0.3f);
         if (i % 3 != 0) /* gamma around 1, beta around 3 (see the kink note above) */
             for (size_t j = 0; j < wn[i]; j++)
                 c.w[i][j] += i % 3 == 1 ? 1.0f : 3.0f;
     }
     for (int i = 0; i < 6; i++)
         c.rm[i] = filled(d.Cout, i % 2 ? 1.0f : 0.0f);
-    c.s.y1 = zeros(no), c.s.a1 = zeros(no), c.s.y2 = zeros(no), c.s.yp = proj ? zeros(no) : NULL;
+    c.s.y1 = test_zeros(no), c.s.a1 = test_zeros(no), c.s.y2 = test_zeros(no),
+    c.s.yp = proj ? test_zeros(no) : NULL;
     float *st[6];
     for (int i = 0; i < 6; i++)
-        st[i] = zeros(d.Cout);
+        st[i] = test_zeros(d.Cout);
     c.s.mean1 = st[0], c.s.invstd1 = st[1], c.s.mean2 = st[2], c.s.invstd2 = st[3];
     c.s.meanp = st[4], c.s.invstdp = st[5];
 
-    float *dx = zeros(ni), *dw[9];
+    float *dx = test_zeros(ni), *dw[9];
     for (int i = 0; i < 9; i++)
-        dw[i] = c.w[i] ? zeros(wn[i]) : NULL;
+        dw[i] = c.w[i] ? test_zeros(wn[i]) : NULL;
     resblock_grads g = {dw[0], dw[1], dw[2], dw[3], dw[4], dw[5], dw[6], dw[7], dw[8]};
     rb_loss(&c);
     /* masked output frames are zero */
@@ -273,16 +263,6 @@ static int bn_prefix(const char *name, char *prefix, size_t n)
     return 0;
 }
 
-static const float *get(const tf_file *f, const char *name, size_t numel)
-{
-    const float *p = tf_get(f, name, NULL, NULL);
-    if (!p)
-        fail_msg("dump lacks tensor %s", name);
-    if (tf_numel(f, name) != numel)
-        fail_msg("tensor %s: %zu elements, expected %zu", name, tf_numel(f, name), numel);
-    return p;
-}
-
 /* Copies every parameter and running statistic of the dump into m (checks the buffer layout:
  * (running_mean, running_var) pairs in parameter-table order). */
 static void load_weights(nn_model *m, const tf_file *f, const char *pre)
@@ -290,14 +270,16 @@ static void load_weights(nn_model *m, const tf_file *f, const char *pre)
     size_t off = 0;
     for (int i = 0; i < m->p->nviews; i++) {
         const param_view *v = &m->p->views[i];
-        memcpy(m->p->data + v->offset, get(f, v->name, v->count), sizeof(float) * v->count);
+        memcpy(m->p->data + v->offset, test_ref_get(f, v->name, v->count),
+               sizeof(float) * v->count);
         char prefix[PARAM_NAME_MAX], nm[2 * PARAM_NAME_MAX];
         if (bn_prefix(v->name, prefix, sizeof prefix)) {
             assert_true(off + 2 * v->count <= m->n_buffers);
             snprintf(nm, sizeof nm, "%s%srunning_mean", pre, prefix);
-            memcpy(m->buffers + off, get(f, nm, v->count), sizeof(float) * v->count);
+            memcpy(m->buffers + off, test_ref_get(f, nm, v->count), sizeof(float) * v->count);
             snprintf(nm, sizeof nm, "%s%srunning_var", pre, prefix);
-            memcpy(m->buffers + off + v->count, get(f, nm, v->count), sizeof(float) * v->count);
+            memcpy(m->buffers + off + v->count, test_ref_get(f, nm, v->count),
+                   sizeof(float) * v->count);
             off += 2 * v->count;
         }
     }
@@ -316,16 +298,7 @@ static void assert_close_scaled(const char *what, const float *a, const float *b
 
 static void parity(const char *kind)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/sv_%s.tsr", test_env("CHORUS_REF", "build/ref"), kind);
-    tf_file *f = tf_load(path);
-    if (!f) {
-        if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-            printf("SKIP parity: %s missing and torch not installed\n", path);
-            skip();
-        }
-        fail_msg("%s: missing or unreadable although torch is installed", path);
-    }
+    tf_file *f = test_ref_load("sv_%s.tsr", kind);
     const float *cfg = tf_get(f, "cfg", NULL, NULL);
     assert_non_null(cfg);
     const int N = (int)cfg[0], T = (int)cfg[1], F = (int)cfg[2], E = (int)cfg[3];
@@ -339,29 +312,30 @@ static void parity(const char *kind)
     printf("%s parity: %s, N=%d T=%d F=%d E=%d, %zu params, %zu buffers\n", kind, hp, N, T, F, E,
            m->p->n, m->n_buffers);
     load_weights(m, f, "");
-    const float *lf = get(f, "lengths", N);
+    const float *lf = test_ref_get(f, "lengths", N);
     int lens[16];
     for (int n = 0; n < N; n++)
         lens[n] = (int)lf[n];
-    nn_input in = {N, T, F, get(f, "x", (size_t)N * T * F), lens};
+    nn_input in = {N, T, F, test_ref_get(f, "x", (size_t)N * T * F), lens};
     nn_ctx ctx = {.be = nn_backend_cpu(), .threads = omp_get_max_threads()};
     reserve(m, &ctx, N, T);
-    float *emb = zeros((size_t)N * E);
+    float *emb = test_zeros((size_t)N * E);
     m->ops->forward(m, &ctx, &in, 0, NULL, emb);
-    test_assert_close("emb eval", emb, get(f, "emb_eval", (size_t)N * E), (size_t)N * E, 1e-5,
-                      1e-4);
+    test_assert_close("emb eval", emb, test_ref_get(f, "emb_eval", (size_t)N * E), (size_t)N * E,
+                      1e-5, 1e-4);
     rng r;
     rng_seed(&r, 1, 1);
     m->ops->forward(m, &ctx, &in, 1, &r, emb);
-    test_assert_close("emb train", emb, get(f, "emb_train", (size_t)N * E), (size_t)N * E, 1e-5,
-                      1e-4);
+    test_assert_close("emb train", emb, test_ref_get(f, "emb_train", (size_t)N * E), (size_t)N * E,
+                      1e-5, 1e-4);
     params_zero_grad(m->p);
-    m->ops->backward(m, &ctx, get(f, "dy", (size_t)N * E));
+    m->ops->backward(m, &ctx, test_ref_get(f, "dy", (size_t)N * E));
     for (int i = 0; i < m->p->nviews; i++) {
         const param_view *v = &m->p->views[i];
         char nm[2 * PARAM_NAME_MAX];
         snprintf(nm, sizeof nm, "grad.%s", v->name);
-        assert_close_scaled(nm, m->p->grad + v->offset, get(f, nm, v->count), v->count, 1e-4);
+        assert_close_scaled(nm, m->p->grad + v->offset, test_ref_get(f, nm, v->count), v->count,
+                            1e-4);
     }
     /* running statistics after the train step: compare through a second model loaded with
      * the "after." values */
@@ -398,7 +372,8 @@ static void invariance(const char *kind, const char *hp, int F)
     rng_seed(&r, 33, 0);
     for (size_t i = 0; i < m->n_buffers; i++)
         m->buffers[i] = 0.5f + 0.3f * (float)rng_uniform(&r);
-    float *x = randn(&r, (size_t)N * T * F, 1), *emb = zeros((size_t)N * E), *one = zeros(E);
+    float *x = test_randn(&r, (size_t)N * T * F, 1), *emb = test_zeros((size_t)N * E),
+          *one = test_zeros(E);
     /* garbage (not zeros) past the lengths: the models must ignore it */
     for (int n = 0; n < N; n++)
         for (int t = lens[n]; t < T; t++)
@@ -488,15 +463,15 @@ static void model_gradcheck(const char *kind, const char *hp, int F)
     mg_ctx c = {.m = make_model(kind, hp, F, E, 5),
                 .ctx = {.be = nn_backend_cpu(), .threads = omp_get_max_threads()}};
     rng_seed(&c.r, 34, 0);
-    float *x = randn(&c.r, (size_t)N * T * F, 1);
+    float *x = test_randn(&c.r, (size_t)N * T * F, 1);
     for (int n = 0; n < N; n++)
         for (int t = lens[n]; t < T; t++)
             for (int f = 0; f < F; f++)
                 x[((size_t)n * T + t) * F + f] = 0.0f;
     c.in = (nn_input){N, T, F, x, lens};
     c.nout = (size_t)N * E;
-    c.out = zeros(c.nout);
-    c.R = randn(&c.r, c.nout, 1);
+    c.out = test_zeros(c.nout);
+    c.R = test_randn(&c.r, c.nout, 1);
     /* no ReLU input near 0 and no dead channel: a channel whose ReLU output is 0 everywhere
      * makes the next batch norm divide by sqrt(eps) and the statistics pooling's std sit at
      * sqrt(var + 1e-7) with var = 0, i.e. a kink exactly at the current point (measured on
@@ -525,7 +500,7 @@ static void model_gradcheck(const char *kind, const char *hp, int F)
     for (int i = 0; i < c.m->p->nviews; i++) {
         const param_view *v = &c.m->p->views[i];
         const float *g = c.m->p->grad + v->offset;
-        float *u = zeros(v->count);
+        float *u = test_zeros(v->count);
         double gn = 0;
         for (size_t j = 0; j < v->count; j++)
             gn += (double)g[j] * g[j];
@@ -586,7 +561,7 @@ static void test_default_sizes(void **state)
     const int N = 2, T = 200;
     rng r;
     rng_seed(&r, 35, 0);
-    float *x = randn(&r, (size_t)N * T * 80, 1), *e = zeros((size_t)N * 256);
+    float *x = test_randn(&r, (size_t)N * T * 80, 1), *e = test_zeros((size_t)N * 256);
     int lens[2] = {200, 150};
     for (int t = 150; t < T; t++)
         for (int f = 0; f < 80; f++)

@@ -1,5 +1,5 @@
-/* test_util.h — shared helpers for the C tests (cmocka) : environment paths, skip, tolerances.
- * Header-only so each test stays one file. */
+/* test_util.h — shared helpers for the C tests (cmocka) : environment paths, skip, tolerances,
+ * random inputs, loading the PyTorch reference dumps. Header-only so each test stays one file. */
 #ifndef CHORUS_TEST_UTIL_H
 #define CHORUS_TEST_UTIL_H
 
@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "common/rng.h"
+#include "tensorfile.h"
 
 /* Directory from the runner's environment ($CHORUS_TMP etc.), or a fallback. */
 static inline const char *test_env(const char *name, const char *fallback)
@@ -67,6 +70,53 @@ static inline void test_assert_close(const char *what, const float *a, const flo
                  b[worst], fabs((double)a[worst] - (double)b[worst]),
                  atol + rtol * fabs((double)b[worst]));
     }
+}
+
+/* n floats drawn from scale * N(0, 1) (r advanced n times). Owner: caller (free). */
+static inline float *test_randn(rng *r, size_t n, float scale)
+{
+    float *a = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        a[i] = scale * (float)rng_normal(r);
+    return a;
+}
+
+/* n zeroed floats. Owner: caller (free). */
+static inline float *test_zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+
+/* Loads the reference dump $CHORUS_REF/<fmt...> (written by a tests/ref/ script). A missing or
+ * unreadable dump SKIPs the calling test when torch is not installed (the script could not have
+ * written it) and FAILs it when torch is there. Owner: caller (tf_free). */
+static inline tf_file *test_ref_load(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline tf_file *test_ref_load(const char *fmt, ...)
+{
+    char name[1024], path[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%s/%s", test_env("CHORUS_REF", "build/ref"), name);
+    tf_file *f = tf_load(path);
+    if (f)
+        return f;
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        printf("SKIP parity: %s missing and torch not installed\n", path);
+        skip();
+    }
+    fail_msg("%s: missing or unreadable although torch is installed", path);
+    return NULL;
+}
+
+/* Tensor `name` of a dump, which must exist with `numel` elements (0 = any count); fails the
+ * test otherwise. */
+static inline const float *test_ref_get(const tf_file *f, const char *name, size_t numel)
+{
+    const float *p = tf_get(f, name, NULL, NULL);
+    if (!p)
+        fail_msg("dump lacks tensor %s", name);
+    if (numel && tf_numel(f, name) != numel)
+        fail_msg("tensor %s: %zu elements, expected %zu", name, tf_numel(f, name), numel);
+    return p;
 }
 
 #endif

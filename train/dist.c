@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cli.h"
 #include "common/rng.h"
 #include "common/timer.h"
 
@@ -205,4 +206,9 @@ ch_status dist_hook_sync_grads(void *ctx, float *grad, size_t n, double *comm_s,
 ch_status dist_hook_average_buffers(void *ctx, float *buf, size_t n, ch_error *err)
 {
     return dist_average_buffers(ctx, buf, n, err);
+}
+
+int dist_report_early(const char *prog, ch_status st, const ch_error *err)
+{
+    return dist_env_rank() == 0 ? cli_report(prog, st, err) : ch_exit_code(st);
 }

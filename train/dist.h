@@ -124,6 +124,9 @@ typedef struct dist_ctx dist_ctx;
 /* Rank from the launcher's environment before MPI is up (OMPI_COMM_WORLD_RANK, PMIX_RANK,
  * PMI_RANK, SLURM_PROCID; 0 when alone), so a command can print usage errors once. */
 int dist_env_rank(void);
+/* An error before MPI is up (bad usage, unwritable output) is the same on every rank: launcher
+ * rank 0 prints it (cli_report), the others only return the exit code. */
+int dist_report_early(const char *prog, ch_status st, const ch_error *err);
 
 /* Initialises MPI (if built with it and not yet initialised) and the topology. *out is owned by
  * the caller and must be ended with dist_finish (which also finalises MPI). On failure *out is

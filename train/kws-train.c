@@ -38,27 +38,6 @@ typedef struct {
     int *lengths; /* (max eval batch) all T */
 } adapter;
 
-static ch_status ad_plan(void *ctx, int64_t epoch, const int *idx, const int *sizes, int nb,
-                         ch_error *err)
-{
-    adapter *a = ctx;
-    return kws_loader_start(a->l, epoch, idx, sizes, nb, err);
-}
-
-static ch_status ad_next(void *ctx, trainer_batch *b, double *wait_s, ch_error *err)
-{
-    adapter *a = ctx;
-    kws_batch kb;
-    CH_TRY(kws_loader_next(a->l, &kb, wait_s, err));
-    b->N = kb.N;
-    b->T = kb.T;
-    b->F = kb.F;
-    b->x = kb.x;
-    b->lengths = kb.lengths;
-    b->labels = kb.labels;
-    return CH_OK;
-}
-
 static void ad_eval(void *ctx, int split, int start, int n, trainer_batch *b)
 {
     adapter *a = ctx;
@@ -83,12 +62,6 @@ static void print_confusion(FILE *f, const trainer_result *r, char *const *label
             fprintf(f, " %6d", r->confusion[i * K + k]);
         fprintf(f, "\n");
     }
-}
-
-/* Errors before MPI is up are the same on every rank: printed once (by launcher rank 0). */
-static int report0(ch_status st, const ch_error *err)
-{
-    return dist_env_rank() == 0 ? cli_report(PROG, st, err) : ch_exit_code(st);
 }
 
 static void json_str(FILE *f, const char *s)
@@ -139,7 +112,7 @@ int main(int argc, char **argv)
     ch_status st = opt_parse(&parser, argc, argv, pos, &n_pos, &help, &err);
     if (st != CH_OK || help) {
         free(pos);
-        return st != CH_OK ? report0(st, &err) : 0;
+        return st != CH_OK ? dist_report_early(PROG, st, &err) : 0;
     }
     const char *data_dir = pos[0], *model_out = pos[1];
     free(pos);
@@ -147,12 +120,12 @@ int main(int argc, char **argv)
     if ((st = cli_check_device(&com, false, &err)) != CH_OK ||
         (st = trainer_options_check(&to, &err)) != CH_OK ||
         (st = kws_data_options_check(&dopt, &err)) != CH_OK)
-        return report0(st, &err);
+        return dist_report_early(PROG, st, &err);
     if ((st = feat_options_check(&fe.feat, &err)) != CH_OK)
-        return report0(st, &err);
+        return dist_report_early(PROG, st, &err);
     /* fail before hours of training if the model cannot be written */
     if ((st = cli_check_writable(model_out, &err)) != CH_OK)
-        return report0(st, &err);
+        return dist_report_early(PROG, st, &err);
     /* MPI (when launched under mpirun/srun) before any thread starts; threads per rank =
      * the node's cores / its ranks unless --threads; only rank 0 prints */
     dist_ctx *dd = NULL;
@@ -193,7 +166,7 @@ int main(int argc, char **argv)
     dist_summary sum;
     memset(&sum, 0, sizeof sum);
     if (st == CH_OK) {
-        trainer_data td = {&ad, d.n[0], {0, d.n[1], d.n[2]}, d.T, d.F, ad_plan, ad_next, ad_eval};
+        trainer_data td = {&ad, ad.l, d.n[0], {0, d.n[1], d.n[2]}, d.T, d.F, ad_eval};
         trainer_io io = {fe_text, d.labels, d.n_labels, model_out};
         trainer_dist hook = {dist_rank(dd), dist_world(dd), dd, dist_hook_sync_grads,
                              dist_hook_average_buffers, dd, &dop};

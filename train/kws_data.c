@@ -35,13 +35,6 @@ kws_data_options kws_data_options_default(void)
     return o;
 }
 
-#define AUGF(f, name, lo, hi, help)                                                          \
-    {name, OPT_T_FLOAT, offsetof(kws_data_options, aug) + offsetof(augment_options, f),      \
-     sizeof(float), lo, hi, NULL, help}
-#define AUGI(f, name, lo, hi, help)                                                          \
-    {name, OPT_T_INT, offsetof(kws_data_options, aug) + offsetof(augment_options, f),        \
-     sizeof(int), lo, hi, NULL, help}
-
 const opt_desc kws_data_opts[] = {
     OPT_CHOICE(kws_data_options, classes, "classes", "12|all",
                "Classes: the 12-class task (10 words, _unknown_, _silence_) or every word"),
@@ -67,34 +60,18 @@ const opt_desc kws_data_opts[] = {
                "used into this folder"),
     OPT_STRING(kws_data_options, noise_dir, "noise-dir",
                "Noise files for mixing (\"\" = the folder's _background_noise_, else its _silence_ clips)"),
-    AUGF(noise_prob, "noise-prob", 0, 1, "Probability of mixing noise into a training example"),
-    AUGF(snr_min_db, "snr-min", -30, 100, "Lowest mixing SNR (dB)"),
-    AUGF(snr_max_db, "snr-max", -30, 100, "Highest mixing SNR (dB)"),
-    AUGF(shift_max_ms, "shift-ms", 0, 1000, "Random time shift of up to +-this (ms)"),
-    AUGF(speed_min, "speed-min", 0.5, 2, "Lowest speed perturbation factor (1 = off)"),
-    AUGF(speed_max, "speed-max", 0.5, 2, "Highest speed perturbation factor (1 = off)"),
-    AUGF(gain_min_db, "gain-min", -60, 60, "Lowest volume change (dB)"),
-    AUGF(gain_max_db, "gain-max", -60, 60, "Highest volume change (dB)"),
+    AUGMENT_NOISE_OPTS(kws_data_options, aug),
+    AUGMENT_OPT_(kws_data_options, aug, shift_max_ms, OPT_T_FLOAT, float, "shift-ms", 0, 1000,
+                 "Random time shift of up to +-this (ms)"),
+    AUGMENT_SPEED_GAIN_OPTS(kws_data_options, aug),
     OPT_BOOL(kws_data_options, spec_augment, "spec-augment", "Apply SpecAugment masks"),
-    AUGI(freq_masks, "freq-masks", 0, 100, "SpecAugment frequency masks"),
-    AUGI(freq_mask_max, "freq-mask-max", 0, 10000, "Widest frequency mask (bins)"),
-    AUGI(time_masks, "time-masks", 0, 100, "SpecAugment time masks"),
-    AUGI(time_mask_max, "time-mask-max", 0, 100000, "Widest time mask (frames)"),
+    AUGMENT_SPEC_OPTS(kws_data_options, aug),
 };
 const size_t kws_data_n_opts = OPT_COUNT(kws_data_opts);
 
 ch_status kws_data_options_check(const kws_data_options *o, ch_error *err)
 {
-    const augment_options *a = &o->aug;
-    if (a->snr_min_db > a->snr_max_db)
-        return ch_fail(err, CH_ERR_USAGE, "--snr-min (%g) is above --snr-max (%g)",
-                       (double)a->snr_min_db, (double)a->snr_max_db);
-    if (a->speed_min > a->speed_max)
-        return ch_fail(err, CH_ERR_USAGE, "--speed-min (%g) is above --speed-max (%g)",
-                       (double)a->speed_min, (double)a->speed_max);
-    if (a->gain_min_db > a->gain_max_db)
-        return ch_fail(err, CH_ERR_USAGE, "--gain-min (%g) is above --gain-max (%g)",
-                       (double)a->gain_min_db, (double)a->gain_max_db);
+    CH_TRY(augment_options_check_named(&o->aug, "", err));
     if (o->valid_percent <= 0 || o->valid_percent + o->test_percent >= 100)
         return ch_fail(err, CH_ERR_USAGE,
                        "--valid-percent must be > 0 and --valid-percent + --test-percent < 100");
@@ -102,14 +79,6 @@ ch_status kws_data_options_check(const kws_data_options *o, ch_error *err)
 }
 
 /* ---- loading ---- */
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 /* One clip to read: where it goes. */
 typedef struct {
@@ -435,75 +404,32 @@ void kws_data_free(kws_data *d)
 
 /* ---- examples ---- */
 
-struct kws_worker {
-    feat_workspace *ws;
-    float *in;   /* (clip) */
-    float *aug;  /* (cap) augmented waveform */
-    long cap;
-    float *fit;  /* (clip) */
-};
+/* The chain of train/example_chain.h for d's training clips. */
+static example_chain kws_chain(const kws_data *d)
+{
+    example_chain c = {d->fc, &d->o.aug, d->noise, d->noise_len, d->n_noise, d->clip,
+                       d->T, d->F, d->fe.cmn, d->o.spec_augment};
+    return c;
+}
 
 ch_status kws_worker_create(kws_worker **out, const kws_data *d, ch_error *err)
 {
-    *out = NULL;
-    kws_worker *w = calloc(1, sizeof *w);
-    if (!w)
-        return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
-    w->cap = augment_wave_capacity(d->clip, &d->o.aug) + 16;
-    w->in = malloc(sizeof(float) * (size_t)d->clip);
-    w->fit = malloc(sizeof(float) * (size_t)d->clip);
-    w->aug = malloc(sizeof(float) * (size_t)w->cap);
-    if (!w->in || !w->fit || !w->aug) {
-        kws_worker_free(w);
-        return ch_fail(err, CH_ERR_NOMEM, "kws data: out of memory");
-    }
-    ch_status st = feat_workspace_create(d->fc, &w->ws, err);
-    if (st != CH_OK) {
-        kws_worker_free(w);
-        return st;
-    }
-    *out = w;
-    return CH_OK;
+    example_chain c = kws_chain(d);
+    return example_worker_create(out, &c, err);
 }
 
-void kws_worker_free(kws_worker *w)
-{
-    if (!w)
-        return;
-    feat_workspace_free(w->ws);
-    free(w->in);
-    free(w->aug);
-    free(w->fit);
-    free(w);
-}
+void kws_worker_free(kws_worker *w) { example_worker_free(w); }
 
 ch_status kws_data_example(const kws_data *d, kws_worker *w, int64_t epoch, int i, float *x,
                            ch_error *err)
 {
     rng r;
-    rng_seed(&r, mix64(d->seed ^ mix64((uint64_t)epoch + 0x6b7773ull)), (uint64_t)i);
+    rng_seed(&r, rng_mix64(d->seed ^ rng_mix64((uint64_t)epoch + 0x6b7773ull)), (uint64_t)i);
     const int16_t *src = d->wave + (size_t)i * d->clip;
     for (int k = 0; k < d->clip; k++)
         w->in[k] = (float)src[k];
-    const float *noise = NULL;
-    long n_noise = 0;
-    if (d->n_noise > 0) {
-        int f = (int)rng_below(&r, (uint32_t)d->n_noise);
-        noise = d->noise[f];
-        n_noise = d->noise_len[f];
-    }
-    long ny = 0;
-    CH_TRY(augment_wave(w->aug, w->cap, &ny, w->in, d->clip, KWS_RATE_HZ, noise, n_noise,
-                        &d->o.aug, &r, err));
-    kws_fit_clip(w->fit, d->clip, w->aug, ny);
-    feat_rand fr;
-    feat_rand_init(&fr, rng_u32(&r) | 1u);
-    CH_TRY(feat_compute(d->fc, w->ws, &fr, w->fit, d->clip, x, err));
-    if (d->fe.cmn)
-        kws_cmn(x, d->T, d->F);
-    if (d->o.spec_augment)
-        augment_spec_mask(x, d->T, d->F, &d->o.aug, &r, NULL, NULL);
-    return CH_OK;
+    example_chain c = kws_chain(d);
+    return example_chain_run(&c, w, &r, x, err);
 }
 
 /* ---- the loader's example source ---- */

@@ -26,6 +26,7 @@
 #include "frontend/augment.h"
 #include "infer/kws_stream.h"
 #include "train/batch_loader.h"
+#include "train/example_chain.h"
 
 typedef struct {
     int classes;              /* SC_TASK_12 | SC_TASK_ALL ("12|all") */
@@ -81,7 +82,7 @@ ch_status kws_data_load(kws_data *d, const char *dir, const kws_data_options *o,
 void kws_data_free(kws_data *d);
 
 /* Per-thread scratch for kws_data_example (fbank workspace, waveform buffers). */
-typedef struct kws_worker kws_worker;
+typedef example_worker kws_worker;
 ch_status kws_worker_create(kws_worker **out, const kws_data *d, ch_error *err);
 void kws_worker_free(kws_worker *w);
 

@@ -9,19 +9,6 @@
 
 #include "frontend/audio.h"
 
-static int is_audio_ext(const char *name)
-{
-    static const char *const exts[] = {"wav", "flac", "ogg", "oga", "opus", "aiff", "aif",
-                                       "au", "caf", "w64", "rf64", "mp3", "sph"};
-    const char *dot = strrchr(name, '.');
-    if (!dot || dot == name)
-        return 0;
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-        if (strcasecmp(dot + 1, exts[i]) == 0)
-            return 1;
-    return 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -65,7 +52,7 @@ ch_status noise_load_dir(float ***sig, long **len, int *n_sig, const char *dir, 
     ch_status st = CH_OK;
     struct dirent *e;
     while ((e = readdir(dp)) != NULL) {
-        if (e->d_name[0] == '.' || !is_audio_ext(e->d_name))
+        if (e->d_name[0] == '.' || !audio_name_is_audio(e->d_name))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;

@@ -65,6 +65,15 @@ static const opt_desc frontend_opts[] = {
     OPT_FLOAT(sv_frontend, chunk_s, "chunk-s", 0.1, 60, "Training chunk length (seconds)"),
 };
 
+typedef struct {
+    bool on;
+} vad_switch;
+
+static const opt_desc vad_switch_opts[] = {
+    OPT_BOOL(vad_switch, on, "vad",
+             "Train and validate on the voiced samples only (Kaldi energy VAD, as sv-embed --vad)"),
+};
+
 /* ---- the trainer's data and task over sv_data ---- */
 
 typedef struct {
@@ -76,27 +85,6 @@ typedef struct {
     float *ws;           /* AAM workspace */
     size_t ws_n;
 } adapter;
-
-static ch_status ad_plan(void *ctx, int64_t epoch, const int *idx, const int *sizes, int nb,
-                         ch_error *err)
-{
-    adapter *a = ctx;
-    return batch_loader_start(a->l, epoch, idx, sizes, nb, err);
-}
-
-static ch_status ad_next(void *ctx, trainer_batch *b, double *wait_s, ch_error *err)
-{
-    adapter *a = ctx;
-    loader_batch lb;
-    CH_TRY(batch_loader_next(a->l, &lb, wait_s, err));
-    b->N = lb.N;
-    b->T = lb.T;
-    b->F = lb.F;
-    b->x = lb.x;
-    b->lengths = lb.lengths;
-    b->labels = lb.labels;
-    return CH_OK;
-}
 
 static void ad_eval(void *ctx, int split, int start, int n, trainer_batch *b)
 {
@@ -139,12 +127,6 @@ static ch_status task_eval(void *ctx, int split, const float *out, int n, int di
     return sv_data_eer(a->d, split, out, dim, value, err);
 }
 
-/* Errors before MPI is up are the same on every rank: printed once (by launcher rank 0). */
-static int report0(ch_status st, const ch_error *err)
-{
-    return dist_env_rank() == 0 ? cli_report(PROG, st, err) : ch_exit_code(st);
-}
-
 int main(int argc, char **argv)
 {
     ch_error err;
@@ -160,11 +142,15 @@ int main(int argc, char **argv)
     sv_frontend fe = sv_frontend_default();
     sv_head_options ho = {256, 32, 0.2f, -1, -1, 0};
     dist_options dop = dist_options_default();
+    vad_options vo = vad_options_default();
+    vad_switch use_vad = {false};
     opt_group groups[] = {
         {"Training", trainer_opts, trainer_n_opts, &to},
         {"Speaker head", head_opts, OPT_COUNT(head_opts), &ho},
         {"Data and augmentation", sv_data_opts, sv_data_n_opts, &dopt},
         {"Features", frontend_opts, OPT_COUNT(frontend_opts), &fe},
+        {"VAD", vad_switch_opts, OPT_COUNT(vad_switch_opts), &use_vad},
+        {"VAD thresholds (with --vad)", vad_opts, vad_n_opts, &vo},
         DIST_GROUP(&dop),
         CLI_COMMON_GROUP(&com),
     };
@@ -185,7 +171,7 @@ int main(int argc, char **argv)
     ch_status st = opt_parse(&parser, argc, argv, pos, &n_pos, &help, &err);
     if (st != CH_OK || help) {
         free(pos);
-        return st != CH_OK ? report0(st, &err) : 0;
+        return st != CH_OK ? dist_report_early(PROG, st, &err) : 0;
     }
     const char *data_dir = pos[0], *model_out = pos[1];
     free(pos);
@@ -194,18 +180,18 @@ int main(int argc, char **argv)
         (st = trainer_options_check(&to, &err)) != CH_OK ||
         (st = sv_data_options_check(&dopt, &err)) != CH_OK ||
         (st = feat_options_check(&fe.feat, &err)) != CH_OK)
-        return report0(st, &err);
+        return dist_report_early(PROG, st, &err);
     if (strcmp(to.model, "tdnn") != 0 && strcmp(to.model, "resnet") != 0)
-        return report0(ch_fail(&err, CH_ERR_USAGE,
+        return dist_report_early(PROG, ch_fail(&err, CH_ERR_USAGE,
                                "--model '%s': sv-train trains tdnn or resnet", to.model),
                        &err);
     if (ho.warmup_start >= 0 && ho.warmup_end >= 0 && ho.warmup_end < ho.warmup_start)
-        return report0(ch_fail(&err, CH_ERR_USAGE,
+        return dist_report_early(PROG, ch_fail(&err, CH_ERR_USAGE,
                                "--margin-warmup-end (%g) is before --margin-warmup-start (%g)",
                                ho.warmup_end, ho.warmup_start),
                        &err);
     if ((st = cli_check_writable(model_out, &err)) != CH_OK)
-        return report0(st, &err);
+        return dist_report_early(PROG, st, &err);
     dist_ctx *dd = NULL;
     if ((st = dist_init(&dd, &argc, &argv, &err)) != CH_OK)
         return dist_finish(NULL, PROG, st, &err, true);
@@ -216,7 +202,8 @@ int main(int argc, char **argv)
 
     double t0 = timer_now();
     sv_data d;
-    st = sv_data_load(&d, data_dir, &dopt, &fe, (uint64_t)com.seed, threads, verbosity, &err);
+    st = sv_data_load(&d, data_dir, &dopt, &fe, use_vad.on ? &vo : NULL, (uint64_t)com.seed,
+                      threads, verbosity, &err);
     if (st != CH_OK) {
         sv_data_free(&d);
         return dist_finish(dd, PROG, st, &err, true);
@@ -245,8 +232,8 @@ int main(int argc, char **argv)
     dist_summary sum;
     memset(&sum, 0, sizeof sum);
     if (st == CH_OK) {
-        trainer_data td = {&ad, d.n[SV_TRAIN], {0, d.n[SV_VALID], d.n[SV_TEST]}, d.T, d.F,
-                           ad_plan, ad_next, ad_eval};
+        trainer_data td = {&ad, ad.l, d.n[SV_TRAIN], {0, d.n[SV_VALID], d.n[SV_TEST]}, d.T,
+                           d.F, ad_eval};
         trainer_io io = {fe_text, d.labels, d.n_labels, model_out};
         trainer_task task = {&ad, "EER", ho.embedding_dim, task_loss, task_eval};
         trainer_dist hook = {dist_rank(dd), dist_world(dd), dd, dist_hook_sync_grads,

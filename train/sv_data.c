@@ -12,6 +12,7 @@
 #include "frontend/audio.h"
 #include "infer/kws_stream.h"
 #include "scoring/metrics.h"
+#include "train/example_chain.h"
 #include "train/noise_files.h"
 
 sv_data_options sv_data_options_default(void)
@@ -36,13 +37,6 @@ sv_data_options sv_data_options_default(void)
     return o;
 }
 
-#define AUGF(f, name, lo, hi, help)                                                          \
-    {name, OPT_T_FLOAT, offsetof(sv_data_options, aug) + offsetof(augment_options, f),       \
-     sizeof(float), lo, hi, NULL, help}
-#define AUGI(f, name, lo, hi, help)                                                          \
-    {name, OPT_T_INT, offsetof(sv_data_options, aug) + offsetof(augment_options, f),         \
-     sizeof(int), lo, hi, NULL, help}
-
 const opt_desc sv_data_opts[] = {
     OPT_CHOICE(sv_data_options, layout, "layout", SPK_LAYOUT_CHOICES,
                "Layout of <data-dir> (auto: wav.scp -> kaldi, *_nohash_* -> speech-commands, "
@@ -62,33 +56,16 @@ const opt_desc sv_data_opts[] = {
             "Validation trials: target pairs per speaker (0 = all)"),
     OPT_STRING(sv_data_options, noise_dir, "noise-dir",
                "Noise files for mixing into training chunks (\"\" = no noise)"),
-    AUGF(noise_prob, "noise-prob", 0, 1, "Probability of mixing noise into a training chunk"),
-    AUGF(snr_min_db, "snr-min", -30, 100, "Lowest mixing SNR (dB)"),
-    AUGF(snr_max_db, "snr-max", -30, 100, "Highest mixing SNR (dB)"),
-    AUGF(speed_min, "speed-min", 0.5, 2, "Lowest speed perturbation factor (1 = off)"),
-    AUGF(speed_max, "speed-max", 0.5, 2, "Highest speed perturbation factor (1 = off)"),
-    AUGF(gain_min_db, "gain-min", -60, 60, "Lowest volume change (dB)"),
-    AUGF(gain_max_db, "gain-max", -60, 60, "Highest volume change (dB)"),
+    AUGMENT_NOISE_OPTS(sv_data_options, aug),
+    AUGMENT_SPEED_GAIN_OPTS(sv_data_options, aug),
     OPT_BOOL(sv_data_options, spec_augment, "spec-augment", "Apply SpecAugment masks"),
-    AUGI(freq_masks, "freq-masks", 0, 100, "SpecAugment frequency masks"),
-    AUGI(freq_mask_max, "freq-mask-max", 0, 10000, "Widest frequency mask (bins)"),
-    AUGI(time_masks, "time-masks", 0, 100, "SpecAugment time masks"),
-    AUGI(time_mask_max, "time-mask-max", 0, 100000, "Widest time mask (frames)"),
+    AUGMENT_SPEC_OPTS(sv_data_options, aug),
 };
 const size_t sv_data_n_opts = OPT_COUNT(sv_data_opts);
 
 ch_status sv_data_options_check(const sv_data_options *o, ch_error *err)
 {
-    const augment_options *a = &o->aug;
-    if (a->snr_min_db > a->snr_max_db)
-        return ch_fail(err, CH_ERR_USAGE, "--snr-min (%g) is above --snr-max (%g)",
-                       (double)a->snr_min_db, (double)a->snr_max_db);
-    if (a->speed_min > a->speed_max)
-        return ch_fail(err, CH_ERR_USAGE, "--speed-min (%g) is above --speed-max (%g)",
-                       (double)a->speed_min, (double)a->speed_max);
-    if (a->gain_min_db > a->gain_max_db)
-        return ch_fail(err, CH_ERR_USAGE, "--gain-min (%g) is above --gain-max (%g)",
-                       (double)a->gain_min_db, (double)a->gain_max_db);
+    CH_TRY(augment_options_check_named(&o->aug, "", err));
     double fr[SPK_N_PARTS];
     CH_TRY(speaker_parse_fractions(o->split_fractions, fr, err));
     if (fr[SPK_TRAIN] <= 0 || fr[SPK_DEV] <= 0)
@@ -100,17 +77,28 @@ ch_status sv_data_options_check(const sv_data_options *o, ch_error *err)
 
 /* ---- loading ---- */
 
-static uint64_t mix64(uint64_t x)
+/* Replaces wave[i] by its voiced samples (frontend/vad_speech.h) when they last at least
+ * SV_VAD_MIN_S and give 2 frames; otherwise keeps it whole and counts a fallback. */
+#define SV_VAD_MIN_S 0.5
+static ch_status vad_trim(vad_scratch *vs, const feat_computer *efc, const feat_computer *fc,
+                          const vad_options *vo, float **wave, long *len, int *fallback,
+                          ch_error *err)
 {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+    const float *sp;
+    long ns;
+    CH_TRY(vad_speech_samples(vs, efc, vo, *wave, *len, &sp, &ns, NULL, NULL, err));
+    if (ns < (long)(SV_VAD_MIN_S * SV_RATE_HZ) || feat_num_frames(fc, ns) < 2) {
+        *fallback = 1;
+        return CH_OK;
+    }
+    memcpy(*wave, sp, sizeof(float) * (size_t)ns); /* ns <= len: in place */
+    *len = ns;
+    return CH_OK;
 }
 
-/* Reads every utterance of the list (16 kHz mono) in parallel; the first failure (in list
- * order) is reported with its file. */
-static ch_status read_all(const sv_data *d, const int *utt, int n, float **wave, long *len,
+/* Reads every utterance of the list (16 kHz mono) in parallel, trimmed to speech when d->vad;
+ * the first failure (in list order) is reported with its file. */
+static ch_status read_all(sv_data *d, const int *utt, int n, float **wave, long *len,
                           int threads, ch_error *err)
 {
     ch_status *sts = calloc((size_t)n + 1, sizeof *sts);
@@ -121,21 +109,42 @@ static ch_status read_all(const sv_data *d, const int *utt, int n, float **wave,
         return ch_fail(err, CH_ERR_NOMEM, "sv data: out of memory");
     }
     audio_options ao = audio_options_default();
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
-    for (int i = 0; i < n; i++) {
-        audio_buf a;
-        const char *path = d->set.utts[utt[i]].path;
-        sts[i] = audio_read(path, &ao, &a, &errs[i]);
-        if (sts[i] == CH_OK && a.n < 400) {
-            audio_free(&a);
-            sts[i] = ch_fail(&errs[i], CH_ERR_FORMAT, "%s: too short (%ld samples)", path,
-                             a.n);
+    int fallbacks = 0;
+    double in_s = 0, kept_s = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : fallbacks, in_s, kept_s)
+    {
+        vad_scratch vs;
+        memset(&vs, 0, sizeof vs);
+#pragma omp for schedule(dynamic, 4)
+        for (int i = 0; i < n; i++) {
+            audio_buf a;
+            const char *path = d->set.utts[utt[i]].path;
+            sts[i] = audio_read(path, &ao, &a, &errs[i]);
+            if (sts[i] == CH_OK && a.n < 400) {
+                audio_free(&a);
+                sts[i] = ch_fail(&errs[i], CH_ERR_FORMAT, "%s: too short (%ld samples)", path,
+                                 a.n);
+            }
+            if (sts[i] == CH_OK) {
+                wave[i] = a.samples;
+                len[i] = a.n;
+            }
+            int fb = 0;
+            if (sts[i] == CH_OK)
+                in_s += (double)len[i] / SV_RATE_HZ;
+            if (sts[i] == CH_OK && d->vad_fc &&
+                (sts[i] = vad_trim(&vs, d->vad_fc, d->fc, &d->vad_o, &wave[i], &len[i], &fb,
+                                   &errs[i])) != CH_OK)
+                ch_wrap(&errs[i], sts[i], "%s", path);
+            fallbacks += fb;
+            if (sts[i] == CH_OK)
+                kept_s += (double)len[i] / SV_RATE_HZ;
         }
-        if (sts[i] == CH_OK) {
-            wave[i] = a.samples;
-            len[i] = a.n;
-        }
+        vad_scratch_free(&vs);
     }
+    d->n_vad_fallback += fallbacks;
+    d->audio_s += in_s;
+    d->speech_s += kept_s;
     ch_status st = CH_OK;
     for (int i = 0; i < n && st == CH_OK; i++)
         if (sts[i] != CH_OK)
@@ -239,8 +248,8 @@ static ch_status eval_trials(sv_data *d, int s, int part, ch_error *err)
 }
 
 ch_status sv_data_load(sv_data *d, const char *dir, const sv_data_options *o,
-                       const sv_frontend *fe, uint64_t seed, int threads, int verbosity,
-                       ch_error *err)
+                       const sv_frontend *fe, const vad_options *vad, uint64_t seed,
+                       int threads, int verbosity, ch_error *err)
 {
     memset(d, 0, sizeof *d);
     d->o = *o;
@@ -287,6 +296,12 @@ ch_status sv_data_load(sv_data *d, const char *dir, const sv_data_options *o,
             d->n_labels++;
     }
 
+    /* frontends: training (with the dither), VAD energy (when asked) */
+    CH_TRY(feat_computer_create(&fe->feat, &d->fc, err));
+    if (vad) {
+        d->vad_o = *vad;
+        CH_TRY(vad_energy_computer_create(&fe->feat, &d->vad_fc, err));
+    }
     /* training waveforms */
     d->wave = calloc((size_t)d->n[SV_TRAIN] + 1, sizeof *d->wave);
     d->wave_len = calloc((size_t)d->n[SV_TRAIN] + 1, sizeof *d->wave_len);
@@ -296,8 +311,7 @@ ch_status sv_data_load(sv_data *d, const char *dir, const sv_data_options *o,
     if (o->noise_dir[0])
         CH_TRY(noise_load_dir(&d->noise, &d->noise_len, &d->n_noise, o->noise_dir, err));
 
-    /* frontends: training (with the dither) and evaluation (without) */
-    CH_TRY(feat_computer_create(&fe->feat, &d->fc, err));
+    /* evaluation frontend: without dither */
     feat_options eo = fe->feat;
     eo.dither = 0;
     feat_computer *efc = NULL;
@@ -323,6 +337,10 @@ ch_status sv_data_load(sv_data *d, const char *dir, const sv_data_options *o,
                 dir, speaker_layout_name(d->set.layout), d->set.n_speakers, counts[SPK_TRAIN],
                 d->n[SV_TRAIN], counts[SPK_DEV], d->n[SV_VALID], d->n_trials[SV_VALID],
                 counts[SPK_TEST], d->n[SV_TEST]);
+    if (st == CH_OK && vad)
+        log_msg(verbosity, 1, "VAD kept %.1f s of %.1f s; %d utterance(s) had under %.1f s of "
+                "speech and were used whole\n", d->speech_s, d->audio_s, d->n_vad_fallback,
+                SV_VAD_MIN_S);
     return st;
 }
 
@@ -350,52 +368,28 @@ void sv_data_free(sv_data *d)
     free(d->noise);
     free(d->noise_len);
     feat_computer_free(d->fc);
+    feat_computer_free(d->vad_fc);
     speaker_set_free(&d->set);
     memset(d, 0, sizeof *d);
 }
 
 /* ---- training chunks ---- */
 
-typedef struct {
-    feat_workspace *ws;
-    float *in;   /* (chunk) */
-    float *aug;  /* (cap) */
-    long cap;
-    float *fit;  /* (chunk) */
-} sv_chunk_worker;
-
-static void chunk_worker_free(void *p)
+/* The chain of train/example_chain.h for d's training chunks. */
+static example_chain sv_chain(const sv_data *d)
 {
-    sv_chunk_worker *w = p;
-    if (!w)
-        return;
-    feat_workspace_free(w->ws);
-    free(w->in);
-    free(w->aug);
-    free(w->fit);
-    free(w);
+    example_chain c = {d->fc, &d->o.aug, d->noise, d->noise_len, d->n_noise, d->chunk,
+                       d->T, d->F, d->fe.cmn, d->o.spec_augment};
+    return c;
 }
+
+static void chunk_worker_free(void *w) { example_worker_free(w); }
 
 static ch_status chunk_worker_create(void *ctx, void **out, ch_error *err)
 {
-    const sv_data *d = ctx;
-    *out = NULL;
-    sv_chunk_worker *w = calloc(1, sizeof *w);
-    if (!w)
-        return ch_fail(err, CH_ERR_NOMEM, "sv data: out of memory");
-    w->cap = augment_wave_capacity(d->chunk, &d->o.aug) + 16;
-    w->in = malloc(sizeof(float) * (size_t)d->chunk);
-    w->fit = malloc(sizeof(float) * (size_t)d->chunk);
-    w->aug = malloc(sizeof(float) * (size_t)w->cap);
-    ch_status st = CH_OK;
-    if (!w->in || !w->fit || !w->aug)
-        st = ch_fail(err, CH_ERR_NOMEM, "sv data: out of memory");
-    if (st == CH_OK)
-        st = feat_workspace_create(d->fc, &w->ws, err);
-    if (st != CH_OK) {
-        chunk_worker_free(w);
-        return st;
-    }
+    example_chain c = sv_chain(ctx);
+    example_worker *w = NULL;
+    CH_TRY(example_worker_create(&w, &c, err));
     *out = w;
     return CH_OK;
 }
@@ -404,9 +398,9 @@ static ch_status chunk_example(void *ctx, void *wp, int64_t epoch, int i, float 
                                int *length, ch_error *err)
 {
     const sv_data *d = ctx;
-    sv_chunk_worker *w = wp;
+    example_worker *w = wp;
     rng r;
-    rng_seed(&r, mix64(d->seed ^ mix64((uint64_t)epoch + 0x737663ull)), (uint64_t)i);
+    rng_seed(&r, rng_mix64(d->seed ^ rng_mix64((uint64_t)epoch + 0x737663ull)), (uint64_t)i);
     const float *src = d->wave[i];
     long n = d->wave_len[i], L = d->chunk;
     if (n >= L) {
@@ -418,27 +412,10 @@ static ch_status chunk_example(void *ctx, void *wp, int64_t epoch, int i, float 
         for (long k = 0; k < L; k++)
             w->in[k] = src[(off + k) % n];
     }
-    const float *noise = NULL;
-    long n_noise = 0;
-    if (d->n_noise > 0) {
-        int f = (int)rng_below(&r, (uint32_t)d->n_noise);
-        noise = d->noise[f];
-        n_noise = d->noise_len[f];
-    }
-    long ny = 0;
-    CH_TRY(augment_wave(w->aug, w->cap, &ny, w->in, L, SV_RATE_HZ, noise, n_noise, &d->o.aug,
-                        &r, err));
-    kws_fit_clip(w->fit, (int)L, w->aug, ny);
-    feat_rand fr;
-    feat_rand_init(&fr, rng_u32(&r) | 1u);
-    CH_TRY(feat_compute(d->fc, w->ws, &fr, w->fit, L, x, err));
-    if (d->fe.cmn)
-        kws_cmn(x, d->T, d->F);
-    if (d->o.spec_augment)
-        augment_spec_mask(x, d->T, d->F, &d->o.aug, &r, NULL, NULL);
+    example_chain c = sv_chain(d);
     *label = d->label[i];
     *length = d->T;
-    return CH_OK;
+    return example_chain_run(&c, w, &r, x, err);
 }
 
 batch_source sv_data_source(sv_data *d)

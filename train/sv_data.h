@@ -29,6 +29,7 @@
 #include "data/trial_gen.h"
 #include "frontend/augment.h"
 #include "frontend/features.h"
+#include "frontend/vad_speech.h"
 #include "infer/sv_embed_lib.h"
 #include "train/batch_loader.h"
 
@@ -74,15 +75,21 @@ typedef struct {
     feat_computer *fc;        /* training (the frontend's dither) */
     int T, F, chunk;          /* training chunk: frames, bins, samples */
     sv_data_options o;
+    feat_computer *vad_fc;    /* VAD energy (NULL: no VAD) */
+    vad_options vad_o;
+    int n_vad_fallback;
+    double audio_s, speech_s; /* seconds read, and kept (all of it without VAD) */
     uint64_t seed;
 } sv_data;
 
-/* Loads dir. fe: fbank options, CMN, chunk_s (the training chunk). Errors "<path>: <problem>"
- * (unreadable audio names its file; too few speakers for a split says which part is empty and
- * how to fix it). */
+/* Loads dir. fe: fbank options, CMN, chunk_s (the training chunk). vad (NULL = off): every
+ * utterance, training and evaluation, is first cut to its voiced samples (frontend/vad_speech.h,
+ * as sv-embed --vad) unless under 0.5 s of speech remains (then used whole, counted in
+ * n_vad_fallback). Errors "<path>: <problem>" (unreadable audio names its file; too few
+ * speakers for a split says which part is empty and how to fix it). */
 ch_status sv_data_load(sv_data *d, const char *dir, const sv_data_options *o,
-                       const sv_frontend *fe, uint64_t seed, int threads, int verbosity,
-                       ch_error *err);
+                       const sv_frontend *fe, const vad_options *vad, uint64_t seed,
+                       int threads, int verbosity, ch_error *err);
 void sv_data_free(sv_data *d);
 
 /* The loader's source of training chunks (batch_loader.h); d must outlive the loader. */

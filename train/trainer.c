@@ -673,7 +673,7 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
             }
         }
         if (n_mb > 0)
-            st = data->plan(data->ctx, epoch, idx, sizes, n_mb, err);
+            st = batch_loader_start(data->loader, epoch, idx, sizes, n_mb, err);
         progress pb;
         char label[64];
         snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o->epochs);
@@ -695,7 +695,7 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                     continue;
                 trainer_batch b;
                 double w = 0;
-                if ((st = data->next(data->ctx, &b, &w, err)) != CH_OK)
+                if ((st = batch_loader_next(data->loader, &b, &w, err)) != CH_OK)
                     break;
                 wait += w;
                 if ((st = m->ops->reserve(m, &ctx, b.N, b.T, err)) != CH_OK)

@@ -54,6 +54,7 @@
 #include "common/options.h"
 #include "common/status.h"
 #include "models/model.h"
+#include "train/batch_loader.h"
 #include "train/dist.h"
 
 typedef struct {
@@ -85,25 +86,17 @@ extern const size_t trainer_n_opts;
 /* Checks values the table cannot (grad-accum <= batch, ...). CH_ERR_USAGE. */
 ch_status trainer_options_check(const trainer_options *o, ch_error *err);
 
-/* A batch handed to the trainer; memory owned by the data source, valid until its next call. */
-typedef struct {
-    int N, T, F;
-    const float *x;       /* (N, T, F) */
-    const int *lengths;   /* (N) */
-    const int *labels;    /* (N) */
-} trainer_batch;
+/* A batch handed to the trainer (the loader's; memory owned by its source, valid until the
+ * next call). */
+typedef loader_batch trainer_batch;
 
-/* Where examples come from (implemented by kws-train over kws_data / kws_loader). */
+/* Where examples come from (kws-train: kws_data; sv-train: sv_data). */
 typedef struct {
-    void *ctx;
+    void *ctx;             /* for eval_batch */
+    batch_loader *loader;  /* the training batches: the trainer plans each epoch on it */
     int n_train;           /* training examples */
     int n_eval[3];         /* examples of split 1 (valid) and 2 (test) */
     int T, F;              /* max frames, bins */
-    /* Plan the training batches: n_batches batches of sizes[b] examples from idx, in order. */
-    ch_status (*plan)(void *ctx, int64_t epoch, const int *idx, const int *sizes,
-                      int n_batches, ch_error *err);
-    /* Next planned batch; *wait_s = seconds waited for it. */
-    ch_status (*next)(void *ctx, trainer_batch *b, double *wait_s, ch_error *err);
     /* Evaluation examples [start, start + n) of split s (features fixed, cached). */
     void (*eval_batch)(void *ctx, int split, int start, int n, trainer_batch *b);
 } trainer_data;

@@ -7,34 +7,14 @@ pack_padded_sequence(enforce_sorted=False) with unequal lengths, and from a smal
 attention-pooling module. Exits 0 without writing when torch is missing (the C test skips).
 """
 import os
-import struct
 import sys
 
 try:
-    import numpy as np
     import torch
+    from _tensorfile import write  # needs numpy
 except ImportError:
     print("nn_lstm.py: torch/numpy not available, no dumps written")
     sys.exit(0)
-
-try:
-    from _tensorfile import write
-except ImportError:  # nn-core's helper not there yet: the same format, written here
-    def write(path, tensors):
-        with open(path + ".tmp", "wb") as f:
-            f.write(b"CHTENSOR")
-            f.write(struct.pack("<I", len(tensors)))
-            for name, a in tensors.items():
-                if isinstance(a, torch.Tensor):
-                    a = a.detach().cpu().numpy()
-                a = np.ascontiguousarray(np.asarray(a, dtype=np.float32))
-                nb = name.encode()
-                f.write(struct.pack("<I", len(nb)))
-                f.write(nb)
-                f.write(struct.pack("<I", a.ndim))
-                f.write(struct.pack("<%dq" % a.ndim, *a.shape))
-                f.write(a.astype("<f4").tobytes())
-        os.replace(path + ".tmp", path)
 
 torch.set_num_threads(1)
 

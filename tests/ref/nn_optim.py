@@ -11,34 +11,15 @@ models/lr_schedule.h), StepLR and ReduceLROnPlateau (max mode; min mode with coo
 """
 import math
 import os
-import struct
 import sys
 
 try:
     import numpy as np
     import torch
+    from _tensorfile import write
 except ImportError:
     print("nn_optim.py: torch/numpy not available, no dumps written")
     sys.exit(0)
-
-try:
-    from _tensorfile import write
-except ImportError:  # same format as tests/ref/_tensorfile.py (see nn_lstm.py)
-    def write(path, tensors):
-        with open(path + ".tmp", "wb") as f:
-            f.write(b"CHTENSOR")
-            f.write(struct.pack("<I", len(tensors)))
-            for name, a in tensors.items():
-                if isinstance(a, torch.Tensor):
-                    a = a.detach().cpu().numpy()
-                a = np.ascontiguousarray(np.asarray(a, dtype=np.float32))
-                nb = name.encode()
-                f.write(struct.pack("<I", len(nb)))
-                f.write(nb)
-                f.write(struct.pack("<I", a.ndim))
-                f.write(struct.pack("<%dq" % a.ndim, *a.shape))
-                f.write(a.astype("<f4").tobytes())
-        os.replace(path + ".tmp", path)
 
 torch.set_num_threads(1)
 N1, N2, STEPS = 20, 17, 5
