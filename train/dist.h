@@ -204,6 +204,20 @@ ch_status dist_worker_step(dist_ctx *d, int64_t step, float *params, const float
  * every worker is done (collective with dist_ps_serve). */
 ch_status dist_ps_done(dist_ctx *d, double lr, float *final_params, ch_error *err);
 
+/* Checkpointing a parameter-server run. dist_ps_snapshot (a worker; the trainer calls it on
+ * rank 0 when it writes a checkpoint): every server sends its current parameter shard, its
+ * optimizer state shard (SGD momentum buffer, or Adagrad's sum of squares) and its update count
+ * (version); params and state receive the whole n floats, versions one count per server (may
+ * be NULL). The servers answer between pushes, so the snapshot is of a consistent moment of each
+ * shard. dist_ps_restore (every rank, before dist_ps_serve; the same full arrays everywhere,
+ * e.g. broadcast from rank 0): the servers start from that state and those versions instead of
+ * fresh ones (versions of another server count: each server takes the largest). Without MPI
+ * both are CH_ERR_UNSUPPORTED. */
+ch_status dist_ps_snapshot(dist_ctx *d, float *params, float *state, int64_t *versions,
+                           ch_error *err);
+ch_status dist_ps_restore(dist_ctx *d, const float *state, const int64_t *versions,
+                          int n_versions, ch_error *err);
+
 /* ---- stats and report */
 void dist_add_samples(dist_ctx *d, double n);
 typedef struct {

@@ -28,7 +28,7 @@
 #include "common/timer.h"
 
 enum { TAG_HDR = 101, TAG_DATA = 102, TAG_REP_HDR = 103, TAG_REP_DATA = 104 };
-enum { MSG_FETCH = 1, MSG_PUSH = 2, MSG_DONE = 3 };
+enum { MSG_FETCH = 1, MSG_PUSH = 2, MSG_DONE = 3, MSG_SNAPSHOT = 4 };
 
 typedef struct {
     size_t off, cnt;
@@ -74,6 +74,9 @@ struct dist_ctx {
     int64_t (*hdr)[4];    /* per server: request headers (alive until the Waitall) */
     int64_t *rep_ver;     /* per server: reply versions */
     MPI_Request *ps_reqs; /* 3 per server */
+    /* parameter server: server side, set by dist_ps_restore (NULL: fresh state) */
+    float *restore_state; /* this server's shard */
+    int64_t restore_version;
 
     /* stats */
     double t0, comm_s, comm_block_s, wait_s, work_s, bytes, steps, samples;
@@ -311,6 +314,7 @@ static void ctx_free(dist_ctx *d)
     free(d->reqs);
     free(d->reported);
     free(d->accum);
+    free(d->restore_state);
     free(d->fetched);
     free(d->rep_ver);
     free(d->hdr);
@@ -765,6 +769,57 @@ ch_status dist_worker_step(dist_ctx *d, int64_t step, float *params, const float
     return CH_OK;
 }
 
+ch_status dist_ps_snapshot(dist_ctx *d, float *params, float *state, int64_t *versions,
+                           ch_error *err)
+{
+    CH_TRY(need_worker(d, "dist_ps_snapshot", err));
+    double t = timer_now();
+    for (int s = 0; s < d->n_servers; s++) {
+        size_t off, cnt;
+        dist_ps_shard(d->n_params, d->n_servers, s, &off, &cnt);
+        int64_t h[4] = {MSG_SNAPSHOT, 0, 0, 0}, v = 0;
+        int sr = server_rank(d, s);
+        MPI_TRY(d, err, MPI_Send(h, 4, MPI_INT64_T, sr, TAG_HDR, d->world),
+                "MPI_Send (snapshot request)");
+        MPI_TRY(d, err, MPI_Recv(&v, 1, MPI_INT64_T, sr, TAG_REP_HDR, d->world,
+                                 MPI_STATUS_IGNORE), "MPI_Recv (snapshot)");
+        MPI_TRY(d, err, MPI_Recv(params + off, (int)cnt, MPI_FLOAT, sr, TAG_REP_DATA, d->world,
+                                 MPI_STATUS_IGNORE), "MPI_Recv (snapshot)");
+        MPI_TRY(d, err, MPI_Recv(state + off, (int)cnt, MPI_FLOAT, sr, TAG_REP_DATA, d->world,
+                                 MPI_STATUS_IGNORE), "MPI_Recv (snapshot)");
+        if (versions)
+            versions[s] = v;
+    }
+    d->comm_s += timer_now() - t;
+    return CH_OK;
+}
+
+ch_status dist_ps_restore(dist_ctx *d, const float *state, const int64_t *versions,
+                          int n_versions, ch_error *err)
+{
+    if (!d->setup_done || d->o.mode == DIST_SYNC)
+        return ch_fail(err, CH_ERR_USAGE, "dist_ps_restore needs --dist async or downpour");
+    if (!d->is_server)
+        return CH_OK;
+    size_t off, cnt;
+    dist_ps_shard(d->n_params, d->n_servers, d->server_idx, &off, &cnt);
+    free(d->restore_state);
+    d->restore_state = ch_malloc(err, sizeof(float) * (cnt ? cnt : 1), "server restore state");
+    if (!d->restore_state)
+        return CH_ERR_NOMEM;
+    memcpy(d->restore_state, state + off, sizeof(float) * cnt);
+    /* the same layout: this server's own count; another: the largest (it only has to be > 0
+     * for momentum's first-step rule and a fair staleness baseline) */
+    int64_t v = 0;
+    for (int s = 0; s < n_versions; s++)
+        if (versions[s] > v)
+            v = versions[s];
+    if (n_versions == d->n_servers)
+        v = versions[d->server_idx];
+    d->restore_version = v;
+    return CH_OK;
+}
+
 /* Every server broadcasts its final shard: afterwards every rank holds the final parameters. */
 static ch_status final_bcast(dist_ctx *d, float *params, ch_error *err)
 {
@@ -818,8 +873,10 @@ ch_status dist_ps_serve(dist_ctx *d, float *params, size_t n, ch_error *err)
     const bool adagrad = d->o.ps_optim == DIST_PS_ADAGRAD;
     const float mom = (float)d->o.ps_momentum;
     for (size_t i = 0; i < cnt; i++)
-        state[i] = adagrad ? (float)d->o.ps_adagrad_init : 0.0f;
-    int64_t version = 0;
+        state[i] = d->restore_state ? d->restore_state[i]
+                   : adagrad        ? (float)d->o.ps_adagrad_init
+                                    : 0.0f;
+    int64_t version = d->restore_state ? d->restore_version : 0;
     int done = 0;
     ch_status st = CH_OK;
     int64_t h[4];
@@ -898,6 +955,14 @@ ch_status dist_ps_serve(dist_ctx *d, float *params, size_t n, ch_error *err)
             version++;
             d->pushes++;
             d->work_s += timer_now() - t2;
+        } else if (h[0] == MSG_SNAPSHOT) {
+            int64_t v = version;
+            if ((rc = MPI_Send(&v, 1, MPI_INT64_T, src, TAG_REP_HDR, d->world)) == MPI_SUCCESS)
+                rc = MPI_Send(p, (int)cnt, MPI_FLOAT, src, TAG_REP_DATA, d->world);
+            if (rc == MPI_SUCCESS)
+                rc = MPI_Send(state, (int)cnt, MPI_FLOAT, src, TAG_REP_DATA, d->world);
+            if (rc != MPI_SUCCESS)
+                st = mpi_fail(d, err, rc, "MPI_Send (snapshot reply)");
         } else if (h[0] == MSG_DONE) {
             done++;
         } else {

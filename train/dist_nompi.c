@@ -183,6 +183,26 @@ ch_status dist_ps_done(dist_ctx *d, double lr, float *final_params, ch_error *er
     return no_ps("dist_ps_done", err);
 }
 
+ch_status dist_ps_snapshot(dist_ctx *d, float *params, float *state, int64_t *versions,
+                           ch_error *err)
+{
+    (void)d;
+    (void)params;
+    (void)state;
+    (void)versions;
+    return no_ps("dist_ps_snapshot", err);
+}
+
+ch_status dist_ps_restore(dist_ctx *d, const float *state, const int64_t *versions,
+                          int n_versions, ch_error *err)
+{
+    (void)d;
+    (void)state;
+    (void)versions;
+    (void)n_versions;
+    return no_ps("dist_ps_restore", err);
+}
+
 ch_status dist_stats_gather(dist_ctx *d, dist_summary *s, ch_error *err)
 {
     (void)err;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/crc32.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/progress.h"
@@ -330,6 +331,97 @@ static ch_status read_extra(const char *ckpt_path, trainer_extra *x, ch_error *e
     return CH_OK;
 }
 
+/* The parameter servers' optimizer state beside a periodic checkpoint (async / downpour):
+ * "<ckpt>.ps_state" = "CHORUSPS", u32 format 1, u32 --ps-optim, u32 servers, u32 0, u64 n,
+ * i64 versions[servers], f32 state[n], u32 CRC-32 of all before; little-endian, atomic. */
+#define PS_STATE_MAGIC "CHORUSPS"
+static ch_status write_ps_state(const char *ckpt_path, int optim, const int64_t *versions,
+                                int n_servers, const float *state, size_t n, ch_error *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s.ps_state", ckpt_path);
+    uint32_t head[4] = {1, (uint32_t)optim, (uint32_t)n_servers, 0};
+    uint64_t n64 = n;
+    uint32_t crc = crc32_update(0, PS_STATE_MAGIC, 8);
+    crc = crc32_update(crc, head, sizeof head);
+    crc = crc32_update(crc, &n64, sizeof n64);
+    crc = crc32_update(crc, versions, sizeof(int64_t) * (size_t)n_servers);
+    crc = crc32_update(crc, state, sizeof(float) * n);
+    atomic_file a;
+    CH_TRY(atomic_open(&a, path, err));
+    ch_status st = atomic_write(&a, PS_STATE_MAGIC, 8, err);
+    if (st == CH_OK)
+        st = atomic_write(&a, head, sizeof head, err);
+    if (st == CH_OK)
+        st = atomic_write(&a, &n64, sizeof n64, err);
+    if (st == CH_OK)
+        st = atomic_write(&a, versions, sizeof(int64_t) * (size_t)n_servers, err);
+    if (st == CH_OK)
+        st = atomic_write(&a, state, sizeof(float) * n, err);
+    if (st == CH_OK)
+        st = atomic_write(&a, &crc, sizeof crc, err);
+    if (st != CH_OK) {
+        atomic_abort(&a);
+        return st;
+    }
+    return atomic_commit(&a, err);
+}
+
+/* Reads what write_ps_state wrote: *found = false (CH_OK) when there is no such file; state
+ * (n floats) and *versions (malloc'ed, *n_servers entries) otherwise. A file of another size,
+ * optimizer or a bad CRC is CH_ERR_FORMAT naming it. */
+static ch_status read_ps_state(const char *ckpt_path, int optim, size_t n, float *state,
+                               int64_t **versions, int *n_servers, bool *found, ch_error *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s.ps_state", ckpt_path);
+    *found = false;
+    *versions = NULL;
+    if (access(path, F_OK) != 0)
+        return CH_OK;
+    char *data;
+    size_t len;
+    CH_TRY(file_read_all(path, &data, &len, err));
+    uint32_t head[4];
+    uint64_t n64 = 0;
+    ch_status st = CH_OK;
+    if (len < 8 + sizeof head + sizeof n64 || memcmp(data, PS_STATE_MAGIC, 8) != 0)
+        st = ch_fail(err, CH_ERR_FORMAT, "%s: not a parameter-server state file", path);
+    if (st == CH_OK) {
+        memcpy(head, data + 8, sizeof head);
+        memcpy(&n64, data + 8 + sizeof head, sizeof n64);
+        size_t want = 8 + sizeof head + sizeof n64 + sizeof(int64_t) * head[2] +
+                      sizeof(float) * n + 4;
+        if (head[0] != 1 || n64 != n || head[2] < 1 || head[2] > 1u << 20 || len != want)
+            st = ch_fail(err, CH_ERR_FORMAT,
+                         "%s: truncated or for another model (%llu parameters, the model has "
+                         "%zu)", path, (unsigned long long)n64, n);
+        else if ((int)head[1] != optim)
+            st = ch_fail(err, CH_ERR_FORMAT, "%s: written with another --ps-optim", path);
+    }
+    if (st == CH_OK) {
+        uint32_t crc, want_crc;
+        memcpy(&want_crc, data + len - 4, 4);
+        crc = crc32_update(0, data, len - 4);
+        if (crc != want_crc)
+            st = ch_fail(err, CH_ERR_FORMAT, "%s: checksum mismatch (damaged)", path);
+    }
+    if (st == CH_OK) {
+        size_t o = 8 + sizeof head + sizeof n64;
+        *versions = malloc(sizeof(int64_t) * head[2]);
+        if (!*versions) {
+            st = ch_fail(err, CH_ERR_NOMEM, "%s: out of memory", path);
+        } else {
+            memcpy(*versions, data + o, sizeof(int64_t) * head[2]);
+            memcpy(state, data + o + sizeof(int64_t) * head[2], sizeof(float) * n);
+            *n_servers = (int)head[2];
+            *found = true;
+        }
+    }
+    free(data);
+    return st;
+}
+
 static void remove_step(const char *dir, int64_t step)
 {
     char p[4400], q[4500];
@@ -337,6 +429,8 @@ static void remove_step(const char *dir, int64_t step)
     unlink(p);
     ckpt_path_for_step(p, sizeof p, dir, step);
     snprintf(q, sizeof q, "%s.trainer", p);
+    unlink(q);
+    snprintf(q, sizeof q, "%s.ps_state", p);
     unlink(q);
     ckpt_state_path(q, sizeof q, p, 0);
     unlink(q);
@@ -557,6 +651,19 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     int64_t step = 0;
     int start_epoch = 0, start_pos = 0;
     trainer_extra ex = {-1, -1, 0, 0};
+    /* async / downpour: the servers' parameters and optimizer state, for checkpoints and
+     * --resume (ps_ver: one update count per server) */
+    float *ps_p = NULL, *ps_s = NULL;
+    int64_t *ps_ver = NULL;
+    int n_ps_ver = 0;
+    bool ps_restore = false;
+    if (st == CH_OK && ps) {
+        ps_p = malloc(sizeof(float) * np);
+        ps_s = malloc(sizeof(float) * np);
+        ps_ver = calloc((size_t)dist_n_servers(D) + 1, sizeof(int64_t));
+        if (!ps_p || !ps_s || !ps_ver)
+            st = ch_fail(err, CH_ERR_NOMEM, "trainer: out of memory");
+    }
     if (st == CH_OK && o->resume) {
         int64_t found = -1;
         char path[4400];
@@ -581,6 +688,18 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                              path);
             if (st == CH_OK)
                 st = read_extra(path, &ex, err);
+            if (st == CH_OK && ps) {
+                int64_t *v = NULL;
+                st = read_ps_state(path, dopt->ps_optim, np, ps_s, &v, &n_ps_ver, &ps_restore,
+                                   err);
+                if (ps_restore) {
+                    free(ps_ver);
+                    ps_ver = v;
+                } else if (st == CH_OK) {
+                    log_msg(verbosity, 1, "%s: no parameter-server state beside it: the servers' "
+                            "optimizer state restarts\n", path);
+                }
+            }
             if (st == CH_OK) {
                 memcpy(m->p->data, ck.params, sizeof(float) * np);
                 if (m->n_buffers)
@@ -620,6 +739,14 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
         st = dist_broadcast(D, m->p->data, np, 0, err);
     if (st == CH_OK && D && m->n_buffers)
         st = dist_broadcast(D, m->buffers, m->n_buffers, 0, err);
+    if (st == CH_OK && ps_restore) {
+        st = dist_ps_restore(D, ps_s, ps_ver, n_ps_ver, err);
+        int64_t total = 0;
+        for (int k = 0; k < n_ps_ver; k++)
+            total += ps_ver[k];
+        log_msg(verbosity, 1, "restored the parameter servers' optimizer state (%lld updates)\n",
+                (long long)total);
+    }
     if (st == CH_OK && server) {
         res->server = true;
         st = dist_ps_serve(D, m->p->data, np, err);
@@ -784,8 +911,18 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                 char path[4400];
                 st = dir_create(ckdir, err);
                 ckpt_path_for_step(path, sizeof path, ckdir, step);
+                /* async / downpour: the model is the servers' (worker 0's copy may be up to
+                 * --n-fetch steps old), and their optimizer state goes beside it */
+                const float *ck_params = m->p->data;
+                if (st == CH_OK && ps) {
+                    st = dist_ps_snapshot(D, ps_p, ps_s, ps_ver, err);
+                    ck_params = ps_p;
+                }
                 if (st == CH_OK)
-                    st = write_model(path, m, m->p->data, m->buffers, io, err);
+                    st = write_model(path, m, ck_params, m->buffers, io, err);
+                if (st == CH_OK && ps)
+                    st = write_ps_state(path, dopt->ps_optim, ps_ver, dist_n_servers(D), ps_s,
+                                        np, err);
                 ckpt_state cs;
                 memset(&cs, 0, sizeof cs);
                 cs.rank = 0;
@@ -894,6 +1031,9 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
         res->n_test = data->n_eval[2];
         st = es;
     }
+    free(ps_p);
+    free(ps_s);
+    free(ps_ver);
     free(logits);
     free(dlogits);
     free(best_p);

@@ -40,9 +40,12 @@
  * parameters, after each epoch; the last epoch is evaluated after dist_ps_done with the final
  * parameters of the servers. The epoch loss printed is worker 0's.
  * Checkpoints: only rank 0 writes (model, its .state.0 and .trainer; DONE last). In sync every
- * rank's state is identical, so --resume makes every rank read that one. In async/downpour the
- * checkpoint holds worker 0's current parameters; the servers' optimizer state (momentum,
- * Adagrad accumulators) is not saved and restarts on --resume.
+ * rank's state is identical, so --resume makes every rank read that one. In async/downpour
+ * rank 0 first takes a snapshot of the servers (dist_ps_snapshot): the checkpoint holds the
+ * servers' parameters, and "<ckpt>.ps_state" their optimizer state (SGD momentum or Adagrad
+ * accumulators) and update counts; --resume hands that state back to the servers before they
+ * serve (dist_ps_restore), so a deterministic layout (1 server, 1 worker) resumes to the bytes
+ * of an unbroken run. Without the file (an older checkpoint) the servers' state restarts.
  * With dist == NULL (one process) the shard is the whole batch and nothing is communicated.
  */
 #ifndef CHORUS_TRAINER_H
