@@ -15,7 +15,6 @@ ch_status vad_energy_computer_create(const feat_options *frame_like, feat_comput
     eo.raw_energy = true;
     eo.low_freq_hz = 20.0f;
     eo.high_freq_hz = 0.0f;
-    eo.dither = 0.0f;
     return feat_computer_create(&eo, out, err);
 }
 

@@ -3,7 +3,7 @@
  *
  * The frames are those of a frontend (its frame length, shift and snip-edges) and the energy is
  * the raw log-energy feat-extract --vad uses (column 0 of a 3-bin fbank with use-energy,
- * raw-energy, dither 0: Kaldi's compute-vad reads MFCC c0), whatever the model's features are,
+ * raw-energy: Kaldi's compute-vad reads MFCC c0), whatever the model's features are,
  * so every command selects the same frames. Each frame owns the frame-shift-long span of samples
  * centred on its centre (the first span starts at sample 0, the last ends at n: the spans
  * partition the utterance); the voiced frames' spans are concatenated in order.
@@ -17,7 +17,8 @@
 #include "frontend/features.h"
 #include "frontend/vad.h"
 
-/* The energy computer for frames like `frame_like`'s (owner: caller, feat_computer_free). */
+/* The energy computer for frames like `frame_like`'s, with its dither (Kaldi's compute-vad
+ * reads the c0 of features computed with theirs); owner: caller, feat_computer_free. */
 ch_status vad_energy_computer_create(const feat_options *frame_like, feat_computer **out,
                                      ch_error *err);
 

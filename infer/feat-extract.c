@@ -33,6 +33,7 @@
 #include "frontend/features.h"
 #include "frontend/kaldi_io.h"
 #include "frontend/vad.h"
+#include "frontend/vad_speech.h"
 #include "infer/utt_report.h"
 
 #define PROG "feat-extract"
@@ -315,15 +316,7 @@ int main(int argc, char **argv)
                           fo.feature_type == FEAT_SPECTROGRAM;
     if (xo.vad && !energy_in_col0) {
         /* Kaldi's VAD reads MFCC log-energy: compute the same (raw) log-energy separately */
-        feat_options eo = fo;
-        eo.feature_type = FEAT_FBANK;
-        eo.num_mel_bins = 3;
-        eo.use_energy = true;
-        eo.htk_compat = false;
-        eo.raw_energy = true;
-        eo.low_freq_hz = 20.0f;
-        eo.high_freq_hz = 0.0f;
-        if ((st = feat_computer_create(&eo, &efc, &err)) != CH_OK)
+        if ((st = vad_energy_computer_create(&fo, &efc, &err)) != CH_OK)
             goto done;
     }
     if ((st = kaldi_writer_open(wspec, &w, &err)) != CH_OK)

@@ -300,7 +300,9 @@ ch_status sv_data_load(sv_data *d, const char *dir, const sv_data_options *o,
     CH_TRY(feat_computer_create(&fe->feat, &d->fc, err));
     if (vad) {
         d->vad_o = *vad;
-        CH_TRY(vad_energy_computer_create(&fe->feat, &d->vad_fc, err));
+        feat_options vf = fe->feat;
+        vf.dither = 0; /* the speech kept must not depend on the dither draw */
+        CH_TRY(vad_energy_computer_create(&vf, &d->vad_fc, err));
     }
     /* training waveforms */
     d->wave = calloc((size_t)d->n[SV_TRAIN] + 1, sizeof *d->wave);
