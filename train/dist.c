@@ -2,6 +2,7 @@
  * order and the report. See dist.h for the contract. */
 #include "train/dist.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,4 +212,22 @@ ch_status dist_hook_average_buffers(void *ctx, float *buf, size_t n, ch_error *e
 int dist_report_early(const char *prog, ch_status st, const ch_error *err)
 {
     return dist_env_rank() == 0 ? cli_report(prog, st, err) : ch_exit_code(st);
+}
+
+int dist_parse_args(const opt_parser *p, int argc, char **argv, const char **pos, ch_error *err)
+{
+    if (opt_wants_help(argc, argv) && dist_env_rank() != 0)
+        return 0;
+    char **all = calloc((size_t)argc + 1, sizeof *all);
+    if (!all)
+        return dist_report_early(p->prog, ch_fail(err, CH_ERR_NOMEM, "out of memory"), err);
+    int n_pos = 0;
+    bool help = false;
+    ch_status st = opt_parse(p, argc, argv, all, &n_pos, &help, err);
+    for (int i = 0; st == CH_OK && !help && i < n_pos && i < p->max_pos; i++)
+        pos[i] = all[i];
+    free(all);
+    if (st != CH_OK)
+        return dist_report_early(p->prog, st, err);
+    return help ? 0 : -1;
 }

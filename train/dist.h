@@ -127,6 +127,12 @@ int dist_env_rank(void);
 /* An error before MPI is up (bad usage, unwritable output) is the same on every rank: launcher
  * rank 0 prints it (cli_report), the others only return the exit code. */
 int dist_report_early(const char *prog, ch_status st, const ch_error *err);
+/* A distributed command's argument parsing: --help only from launcher rank 0 (the other ranks
+ * exit 0 quietly), usage errors printed once (dist_report_early). Returns -1 to go on with
+ * pos[0 .. p->max_pos) set (pointers into argv; max_pos >= 0), else the exit code to return
+ * at once. */
+int dist_parse_args(const opt_parser *p, int argc, char **argv, const char **pos,
+                    ch_error *err);
 
 /* Initialises MPI (if built with it and not yet initialised) and the topology. *out is owned by
  * the caller and must be ended with dist_finish (which also finalises MPI). On failure *out is

@@ -102,20 +102,13 @@ int main(int argc, char **argv)
     /* --help is parsed before MPI is up: under mpirun/srun only launcher rank 0 prints it
      * (dist_env_rank: OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK or SLURM_PROCID); the other
      * ranks exit 0 quietly */
-    if (opt_wants_help(argc, argv) && dist_env_rank() != 0)
-        return 0;
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (!pos)
-        return 1;
-    int n_pos = 0;
-    bool help = false;
-    ch_status st = opt_parse(&parser, argc, argv, pos, &n_pos, &help, &err);
-    if (st != CH_OK || help) {
-        free(pos);
-        return st != CH_OK ? dist_report_early(PROG, st, &err) : 0;
-    }
+    /* --help and usage errors once under mpirun/srun (launcher rank 0) */
+    const char *pos[2] = {NULL, NULL};
+    int code = dist_parse_args(&parser, argc, argv, pos, &err);
+    if (code >= 0)
+        return code;
     const char *data_dir = pos[0], *model_out = pos[1];
-    free(pos);
+    ch_status st;
     int verbosity = cli_verbosity(&com);
     if ((st = cli_check_device(&com, false, &err)) != CH_OK ||
         (st = trainer_options_check(&to, &err)) != CH_OK ||
