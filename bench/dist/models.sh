@@ -12,16 +12,21 @@
 # bytes moved per worker step, the kept model's validation metric (KWS: accuracy, higher is
 # better; SV: EER, lower is better) and its difference to async, and the wall seconds from launch
 # until the per-epoch validation line first reached a target (stderr lines are time-stamped as
-# they arrive). The target is, unless KWS_TARGET / SV_TARGET (in %) say otherwise, the best
-# validation metric that EVERY run of that model reached (the worst of the runs' bests), so every
-# run has a time. Optionally (SYNC=1) sync 1 vs 2 ranks of the KWS model on an uncapped link.
+# they arrive; "-": never reached). The target is, unless KWS_TARGET / SV_TARGET (in %) say
+# otherwise, plain async's best validation metric loosened by SLACK points (default 3: accuracy
+# minus 3, EER plus 3), i.e. "as good as async, within the validation sets' noise".
+# Unless SYNC=0: each model also runs sync data parallel (2 workers, no server, the trainer's
+# AdamW at KWS_SYNC_LR / SV_SYNC_LR) over the same capped link, same samples; and at the end the
+# KWS model's sync scaling, 1 rank vs 2 hosts on an uncapped link.
 # Prints one row per run and writes bench/results/dist_models.csv.
 # Needs root, `ip netns`, bash and mpirun; NETNS=0 skips. Env knobs: RATES, FETCHES, KWS_EPOCHS,
-# SV_EPOCHS, KWS_BATCH, SV_BATCH, KWS_LR, SV_LR, KWS_TARGET, SV_TARGET, MODELS ("kws sv"), SYNC, SYNC_EPOCHS.
+# SV_EPOCHS, KWS_BATCH, SV_BATCH, KWS_LR, SV_LR (async and Downpour), DP_LR (Downpour's lr if it
+# should differ), KWS_SYNC_LR, SV_SYNC_LR, KWS_TARGET, SV_TARGET, SLACK, MODELS ("kws sv"), SYNC,
+# SYNC_EPOCHS, LOGS (a folder to keep every run's stdout and time-stamped stderr in).
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 KT="$BUILD/bin/kws-train"; SVT="$BUILD/bin/sv-train"; DS="$BUILD/bin/data-synth"
 for b in "$KT" "$SVT" "$DS"; do
@@ -37,13 +42,20 @@ fi
 
 RATES=${RATES:-10}
 FETCHES=${FETCHES:-"1 4 16"}
-MODELS=${MODELS:-"kws sv"}
-KWS_EPOCHS=${KWS_EPOCHS:-8}; KWS_BATCH=${KWS_BATCH:-16}; KWS_LR=${KWS_LR:-0.3}
-SV_EPOCHS=${SV_EPOCHS:-12}; SV_BATCH=${SV_BATCH:-16}; SV_LR=${SV_LR:-0.05}
+MODELS=${MODELS-"kws sv"}
+KWS_EPOCHS=${KWS_EPOCHS:-12}; KWS_BATCH=${KWS_BATCH:-16}; KWS_LR=${KWS_LR:-0.3}
+SV_EPOCHS=${SV_EPOCHS:-16}; SV_BATCH=${SV_BATCH:-16}; SV_LR=${SV_LR:-0.05}
+KWS_SYNC_LR=${KWS_SYNC_LR:-0.005}; SV_SYNC_LR=${SV_SYNC_LR:-0.002}
+SLACK=${SLACK:-3}
+fails=0
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 TMP=$(mktemp -d)
 # the namespaces, bridge and veths are machine-wide: always take them down again
-cleanup() { bash "$NS" down > /dev/null 2>&1; rm -rf "$TMP"; }
+cleanup() {
+    bash "$NS" down > /dev/null 2>&1
+    [ -n "${LOGS:-}" ] && mkdir -p "$LOGS" && cp "$TMP"/*.out "$TMP"/*.err "$LOGS"/ 2> /dev/null
+    rm -rf "$TMP"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p bench/results
@@ -51,8 +63,9 @@ CSV=bench/results/dist_models.csv
 echo "model,mode,link_mbit,epochs,batch,samples_per_s,ratio_vs_async,worker_comm_pct,staleness_mean,staleness_max,bytes_per_step,metric,best_valid,delta_vs_async_pt,target_pct,time_to_target_s,test_metric,wall_s" > "$CSV"
 jnum() { tail -1 "$2" | sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"; }
 now() { date +%s.%N; }
-# stamp T0: prefixes every line with the seconds since T0 as it arrives
-stamp() { awk -v t0="$1" '{ c = "date +%s.%N"; c | getline t; close(c); printf "%.2f %s\n", t - t0, $0; fflush() }'; }
+# stamp: prefixes every line with the time it arrived (a shell loop: `read` takes a line as soon
+# as it is written, where mawk would wait for a full input block)
+stamp() { while IFS= read -r l; do printf '%s %s\n' "$(date +%s.%N)" "$l"; done; }
 
 # ---- corpora (a few seconds): larger than the tests' so validation resolves a few points
 t_all=$(now)
@@ -61,29 +74,31 @@ t_all=$(now)
 "$DS" --quiet --seed 3 --threads 2 --sv-speakers 40 --utts-per-speaker 10 --speakers "$TMP/sv" \
     > /dev/null || { echo "dist models: data-synth --speakers failed"; exit 1; }
 
-# run_ps NAME BIN ARGS...: 1 server + 2 workers over the hosts; stdout -> NAME.out, time-stamped
+# run_ps NP NAME BIN ARGS...: NP ranks over the hosts, one per host; stdout -> NAME.out, time-stamped
 # stderr -> NAME.err, wall seconds -> NAME.wall. One retry: ORTE's wire-up over fresh
 # namespaces occasionally fails to route to a daemon.
 run_ps() {
-    name=$1; shift
-    for try in 1 2; do
+    np=$1; name=$2; shift 2
+    for _ in 1 2; do
         t0=$(now)
-        ( timeout 600 bash "$NS" run 3 "$@" 2>&1 > "$TMP/$name.out"; echo $? > "$TMP/$name.rc" ) \
-            | stamp "$t0" > "$TMP/$name.err"
+        ( timeout 300 bash "$NS" run "$np" "$@" 2>&1 > "$TMP/$name.out"; echo $? > "$TMP/$name.rc" ) \
+            | stamp > "$TMP/$name.err"
+        echo "$t0" > "$TMP/$name.t0"
         awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f\n", b - a }' > "$TMP/$name.wall"
         [ "$(cat "$TMP/$name.rc")" = 0 ] && [ -n "$(jnum samples_per_s "$TMP/$name.out")" ] && return 0
     done
-    tail -5 "$TMP/$name.err"; echo "dist models: $name failed twice"; return 1
+    { grep -m2 -e '-train: ' "$TMP/$name.err" || tail -3 "$TMP/$name.err"; } | cut -d' ' -f2-
+    echo "dist models: $name failed twice"; return 1
 }
-# first_reach FILE KIND TARGET: seconds stamp of the first epoch line whose validation metric
-# reaches TARGET (%; acc >= TARGET, eer <= TARGET), or "-"
+# first_reach NAME KIND TARGET: seconds from launch to the first epoch line of run NAME whose
+# validation metric reaches TARGET (%; acc >= TARGET, eer <= TARGET), or "-"
 first_reach() {
-    awk -v k="$2" -v tg="$3" '
+    awk -v k="$2" -v tg="$3" -v t0="$(cat "$TMP/$1.t0")" '
         k == "acc" && / valid acc / { v = $0; sub(/.* valid acc /, "", v); v += 0;
-                                     if (v >= tg - 1e-9) { print $1; found = 1; exit } }
+                                     if (v >= tg - 1e-9) { printf "%.1f\n", $1 - t0; found = 1; exit } }
         k == "eer" && / valid EER / { v = $0; sub(/.* valid EER /, "", v); v += 0;
-                                     if (v <= tg + 1e-9) { print $1; found = 1; exit } }
-        END { if (!found) print "-" }' "$1"
+                                     if (v <= tg + 1e-9) { printf "%.1f\n", $1 - t0; found = 1; exit } }
+        END { if (!found) print "-" }' "$TMP/$1.err"
 }
 
 fmt='%-30s %9s %6s %6s %13s %10s %8s %7s %9s\n'
@@ -98,56 +113,65 @@ for model in $MODELS; do
     kws)
         BIN=$KT; KIND=acc; KEY=best_valid_accuracy; TKEY=test_accuracy; EP=$KWS_EPOCHS; BS=$KWS_BATCH
         ARGS="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16
-              --spec-augment=false --noise-prob 0.3 --lr $KWS_LR"
-        DATA="$TMP/kws"; TGT=${KWS_TARGET:-} ;;
+              --spec-augment=false --noise-prob 0.3"
+        LR=$KWS_LR; SLR=$KWS_SYNC_LR; DATA="$TMP/kws"; TGT=${KWS_TARGET:-} ;;
     sv)
         BIN=$SVT; KIND=eer; KEY=best_valid_eer; TKEY=test_eer; EP=$SV_EPOCHS; BS=$SV_BATCH
         ARGS="--threads 1 --split-fractions 0.6,0.2,0.2 --num-mel-bins 30 --chunk-s 1
-              --model-opts channels=48,stats-channels=96 --embedding-dim 48 --lr $SV_LR"
-        DATA="$TMP/sv"; TGT=${SV_TARGET:-} ;;
+              --model-opts channels=48,stats-channels=96 --embedding-dim 48"
+        LR=$SV_LR; SLR=$SV_SYNC_LR; DATA="$TMP/sv"; TGT=${SV_TARGET:-} ;;
     *) echo "dist models: unknown model $model"; exit 2 ;;
     esac
-    COMMON="$ARGS --seed 1 --epochs $EP --batch $BS --ps 1 --ps-optim adagrad --json"
+    COMMON="$ARGS --seed 1 --epochs $EP --batch $BS --json"
     runs="async"
     for f in $FETCHES; do runs="$runs dp$f"; done
+    [ "${SYNC:-1}" = 1 ] && runs="$runs sync"
     for r in $runs; do
+        np=3
         case $r in
-        async) m="--dist async" ;;
-        dp*) m="--dist downpour --n-fetch ${r#dp} --n-push ${r#dp}" ;;
+        async) m="--dist async --ps 1 --ps-optim adagrad --lr $LR" ;;
+        dp*) m="--dist downpour --ps 1 --ps-optim adagrad --lr ${DP_LR:-$LR} --n-fetch ${r#dp} --n-push ${r#dp}" ;;
+        sync) np=2; m="--dist sync --lr $SLR" ;;   # the trainer's AdamW, gradients all-reduced
         esac
         # shellcheck disable=SC2086
-        run_ps "$model-$r" "$BIN" $COMMON $m "$DATA" "$TMP/$model-$r.ckpt" || exit 1
+        run_ps $np "$model-$r" "$BIN" $COMMON $m "$DATA" "$TMP/$model-$r.ckpt" || fails=$((fails + 1))
     done
-    # the target: the worst of the runs' best validation metrics (every run reaches it)
-    if [ -z "$TGT" ]; then
-        TGT=$(for r in $runs; do jnum "$KEY" "$TMP/$model-$r.out"; done |
-              awk -v k=$KIND '{ v = 100 * $1; if (NR == 1 || (k == "acc" ? v < t : v > t)) t = v }
-                              END { printf "%.2f", t }')
-    fi
     as=$(jnum samples_per_s "$TMP/$model-async.out"); am=$(jnum "$KEY" "$TMP/$model-async.out")
+    # the target: plain async's best validation metric, loosened by SLACK points
+    [ -n "$TGT" ] || [ -z "$am" ] || TGT=$(awk -v a="$am" -v s="$SLACK" -v k=$KIND \
+        'BEGIN { printf "%.2f", k == "acc" ? 100 * a - s : 100 * a + s }')
     for r in $runs; do
         o="$TMP/$model-$r.out"
         s=$(jnum samples_per_s "$o"); v=$(jnum "$KEY" "$o")
-        x=$(awk -v a="$s" -v b="$as" 'BEGIN { printf "%.2f", a / b }')
-        d=$(awk -v a="$v" -v b="$am" 'BEGIN { printf "%+.1f", 100 * (a - b) }')
+        if [ -z "$s" ]; then
+            printf "$fmt" "$model $r" failed - - - - - - -
+            echo "$model,$r,$RATE,$EP,$BS,failed,,,,,,,,,,,," >> "$CSV"
+            continue
+        fi
+        x=$(awk -v a="$s" -v b="$as" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')
+        d=$(awk -v a="$v" -v b="$am" 'BEGIN { if (b != "") printf "%+.1f", 100 * (a - b); else print "-" }')
         sm=$(jnum staleness_mean "$o"); sx=$(jnum staleness_max "$o"); bps=$(jnum bytes_per_step "$o")
         # the workers' share of their time spent in fetches and pushes
         cs=$(awk -v c="$(jnum compute_s "$o")" -v m="$(jnum comm_s "$o")" -v w="$(jnum wait_s "$o")" \
             'BEGIN { t = c + m + w; printf "%.0f", (t > 0) ? 100 * m / t : 0 }')
-        tt=$(first_reach "$TMP/$model-$r.err" $KIND "$TGT")
-        case $r in async) label="$model async" ;; *) label="$model downpour F=P=${r#dp}" ;; esac
+        tt=-; [ -n "$TGT" ] && tt=$(first_reach "$model-$r" $KIND "$TGT")
+        case $r in
+        async) label="$model async" ;;
+        sync) label="$model sync, 2 workers"; sm="-"; sx="-" ;;
+        *) label="$model downpour F=P=${r#dp}" ;;
+        esac
         printf "$fmt" "$label" "$s" "$x" "$cs" "$sm / $sx" "$bps" \
             "$(awk -v a="$v" 'BEGIN { printf "%.1f%%", 100 * a }')" "$d" "$tt"
         echo "$model,${r},$RATE,$EP,$BS,$s,$x,$cs,$sm,$sx,$bps,valid_$KIND,$v,$d,$TGT,$tt,$(jnum $TKEY "$o"),$(cat "$TMP/$model-$r.wall")" >> "$CSV"
     done
-    echo "  ($model: $EP epochs, batch $BS, $(jnum params "$TMP/$model-async.out") params; $(sed -n '1s/^[0-9.]* [^:]*: //p' "$TMP/$model-async.err");"
-    echo "   valid $KIND of the kept model, d pt = points vs plain async, target valid $KIND $TGT %)"
+    echo "  ($model: $EP epochs, batch $BS, $(jnum params "$TMP/$model-async.out") params; $(sed -n '1s/^[0-9.]* [^:]*: //p' "$TMP/$model-async.err" 2> /dev/null);"
+    echo "   valid $KIND of the kept model; d pt = its points vs plain async$([ $KIND = eer ] && echo ', + is worse'); t->tgt: valid $KIND $TGT %)"
 done
 bash "$NS" down > /dev/null 2>&1
 done
 
-# ---- optional: sync data parallel, 1 vs 2 ranks of the KWS model, uncapped link
-if [ "${SYNC:-0}" = 1 ]; then
+# ---- sync data parallel, 1 rank vs 2 hosts of the KWS model, uncapped link
+if [ "${SYNC:-1}" = 1 ]; then
     bash "$NS" down > /dev/null 2>&1
     bash "$NS" up 2 0 0 > "$TMP/ns.log" 2>&1 || { cat "$TMP/ns.log"; exit 1; }
     SA="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16 --seed 1 --epochs ${SYNC_EPOCHS:-2} --batch 32 --json"
@@ -165,3 +189,4 @@ if [ "${SYNC:-0}" = 1 ]; then
     echo "kws,sync2,0,${SYNC_EPOCHS:-2},32,$s2,$(awk -v a="$s2" -v b="$s1" 'BEGIN { printf "%.2f", a / b }'),,,,$(jnum bytes_per_step "$TMP/s2.out"),,,,,,," >> "$CSV"
 fi
 echo "(wrote $CSV in $(awk -v a="$t_all" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s; x = samples/s vs plain async; shared 2-core machine: compare ratios)"
+[ "$fails" = 0 ] || { echo "dist models: $fails run(s) failed"; exit 1; }

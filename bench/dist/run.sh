@@ -6,7 +6,8 @@
 #  - bucketed all-reduce overlapped with a simulated backward vs the sync after backward;
 #  - sync data-parallel scaling, 2 ranks vs 1 rank (bin/dist-selftest, compute-bound model);
 #  - Downpour SGD (--n-fetch/--n-push 3 and 5) vs plain async (1 server + 2 workers on 3 hosts
-#    linked at 100 Mbit/s): samples/s and test accuracy (the BENCH.md bar: >= 1.65x at <= 0.5 pt).
+#    linked at 100 Mbit/s): samples/s and test accuracy (the BENCH.md bar: >= 1.65x at <= 0.5 pt);
+#  - then bench/dist/models.sh: the same with kws-train and sv-train (dist_models.csv).
 # Prints "case chorus peer ratio" rows and writes bench/results/dist.csv. The netns part needs
 # root and `ip netns`; it is skipped (and said so) otherwise. NETNS=0 skips it.
 set -u
@@ -99,3 +100,7 @@ for m in downpour3 downpour5; do
         "$(jnum staleness_mean "$TMP/async.txt")" "max $(jnum staleness_max "$TMP/$m.txt")"
 done
 echo "(wrote $CSV; bus bandwidth = bytes/time x 2(N-1)/N; shared, loaded machine: compare ratios)"
+# the same comparison with the real models (kws-train, sv-train): bench/dist/models.sh makes its
+# own cluster (capped at 10 Mbit/s) and writes bench/results/dist_models.csv
+bash "$NS" down > /dev/null 2>&1
+sh "$ROOT/bench/dist/models.sh" "$BUILD"
