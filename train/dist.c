@@ -23,6 +23,7 @@ dist_options dist_options_default(void)
     o.ps_optim = DIST_PS_SGD;
     o.ps_momentum = 0.0;
     o.ps_adagrad_init = 0.1;
+    o.local_update = true; /* DistBelief's Downpour client */
     o.timeout_s = 600.0;
     o.progress = 0;
     return o;
@@ -50,6 +51,9 @@ const opt_desc dist_opts[] = {
                "async/downpour: SGD momentum on the servers"),
     OPT_DOUBLE(dist_options, ps_adagrad_init, "ps-adagrad-init", 0, 1e9,
                "async/downpour: Adagrad's initial accumulator value"),
+    OPT_BOOL(dist_options, local_update, "local-update",
+             "downpour: workers also update their own parameters between fetches (DistBelief's "
+             "Downpour client), with SGD or a local Adagrad; false: only fetches change them"),
     OPT_DOUBLE(dist_options, timeout_s, "dist-timeout", 1, 1e9,
                "Servers give up after this many seconds without a message from any worker"),
     OPT_CHOICE(dist_options, progress, "dist-progress", "thread|poll",

@@ -70,7 +70,12 @@
  * dist_worker_step(ctx, step, params, grad, lr): async pushes grad and fetches fresh params
  * every step; downpour adds grad to a local accumulator, pushes the accumulated SUM every
  * --n-push steps and fetches every --n-fetch steps. The trainer zeroes grad after the call; the
- * parameters are only changed by fetches (no local update). The server applies each push as it
+ * parameters are only changed by fetches, unless --local-update (the default; async ignores it:
+ * it fetches every step): then a downpour worker also
+ * applies each step's gradient to its own copy (DistBelief's Downpour client: parameters -=
+ * lr * gradient between fetches) with the servers' rule as far as one worker can: SGD at lr, or
+ * Adagrad over a local sum of its own squared gradients (started at --ps-adagrad-init), so
+ * the steps between fetches are not lost. Momentum is not applied locally. The server applies each push as it
  * arrives with --ps-optim: sgd (torch SGD with --ps-momentum) or adagrad (DistBelief: accum +=
  * g^2; p -= lr * g / (sqrt(accum) + 1e-10), accum starting at --ps-adagrad-init), at the lr the
  * worker sent with the push (so the trainer's lr schedule applies). Staleness of a push =
@@ -110,6 +115,7 @@ typedef struct {
     int ps_optim;         /* dist_ps_optim (choice "sgd|adagrad") */
     double ps_momentum;   /* ps-optim sgd */
     double ps_adagrad_init; /* ps-optim adagrad: initial accumulator value */
+    bool local_update;    /* downpour: workers also step their own copy between fetches */
     double timeout_s;     /* servers: give up after this long without any worker message */
     int progress;         /* sync: 0 = progress thread, 1 = poll from the calling thread */
 } dist_options;

@@ -69,6 +69,7 @@ struct dist_ctx {
 
     /* parameter server: worker side */
     float *accum;         /* downpour: gradient summed since the last push */
+    float *local_acc;     /* downpour --local-update with Adagrad: this worker's sum of g^2 */
     int accum_steps;
     int64_t *fetched;     /* per server: version the local params were fetched at */
     int64_t (*hdr)[4];    /* per server: request headers (alive until the Waitall) */
@@ -281,6 +282,14 @@ ch_status dist_setup(dist_ctx *d, const dist_options *o, size_t n_params, ch_err
             if (!d->accum)
                 return CH_ERR_NOMEM;
         }
+        if (o->mode == DIST_DOWNPOUR && o->local_update && o->ps_optim == DIST_PS_ADAGRAD) {
+            d->local_acc = ch_malloc(err, sizeof(float) * (n_params ? n_params : 1),
+                                     "downpour local Adagrad state");
+            if (!d->local_acc)
+                return CH_ERR_NOMEM;
+            for (size_t i = 0; i < n_params; i++)
+                d->local_acc[i] = (float)o->ps_adagrad_init;
+        }
     }
     d->setup_done = true;
     d->t0 = timer_now();
@@ -314,6 +323,7 @@ static void ctx_free(dist_ctx *d)
     free(d->reqs);
     free(d->reported);
     free(d->accum);
+    free(d->local_acc);
     free(d->restore_state);
     free(d->fetched);
     free(d->rep_ver);
@@ -762,6 +772,23 @@ ch_status dist_worker_step(dist_ctx *d, int64_t step, float *params, const float
         }
     } else {
         CH_TRY(dist_ps_push(d, grad, lr, err));
+    }
+    /* --local-update: the step the servers will apply, on this worker's copy now (a fetch
+     * this step replaces it anyway) */
+    if (d->o.mode == DIST_DOWNPOUR && d->o.local_update && k % d->o.n_fetch != 0) {
+        const float flr = (float)lr;
+        if (d->local_acc) {
+            for (size_t i = 0; i < d->n_params; i++) {
+                d->local_acc[i] += grad[i] * grad[i];
+                params[i] -= flr * grad[i] / (sqrtf(d->local_acc[i]) + 1e-10f);
+            }
+        } else {
+            for (size_t i = 0; i < d->n_params; i++)
+                params[i] -= flr * grad[i];
+        }
+    } else if (d->local_acc) {
+        for (size_t i = 0; i < d->n_params; i++)
+            d->local_acc[i] += grad[i] * grad[i];
     }
     if (k % d->o.n_fetch == 0)
         CH_TRY(dist_ps_fetch(d, params, err));

@@ -20,7 +20,8 @@
 # KWS model's sync scaling, 1 rank vs 2 hosts on an uncapped link.
 # Prints one row per run and writes bench/results/dist_models.csv.
 # Needs root, `ip netns`, bash and mpirun; NETNS=0 skips. Env knobs: RATES, FETCHES, KWS_EPOCHS,
-# SV_EPOCHS, KWS_BATCH, SV_BATCH, KWS_LR, SV_LR (async and Downpour), DP_LR (Downpour's lr if it
+# SV_EPOCHS, KWS_BATCH, SV_BATCH, KWS_LR, SV_LR (async and Downpour), DP_EXTRA (more Downpour
+# options, e.g. --local-update), DP_LR (Downpour's lr if it
 # should differ), KWS_SYNC_LR, SV_SYNC_LR, KWS_TARGET, SV_TARGET, SLACK, MODELS ("kws sv"), SYNC,
 # SYNC_EPOCHS, LOGS (a folder to keep every run's stdout and time-stamped stderr in).
 set -u
@@ -130,7 +131,7 @@ for model in $MODELS; do
         np=3
         case $r in
         async) m="--dist async --ps 1 --ps-optim adagrad --lr $LR" ;;
-        dp*) m="--dist downpour --ps 1 --ps-optim adagrad --lr ${DP_LR:-$LR} --n-fetch ${r#dp} --n-push ${r#dp}" ;;
+        dp*) m="--dist downpour --ps 1 --ps-optim adagrad --lr ${DP_LR:-$LR} --n-fetch ${r#dp} --n-push ${r#dp} ${DP_EXTRA:-}" ;;
         sync) np=2; m="--dist sync --lr $SLR" ;;   # the trainer's AdamW, gradients all-reduced
         esac
         # shellcheck disable=SC2086
