@@ -99,10 +99,8 @@ int main(int argc, char **argv)
         "dir with utt2label), keeps the best model by validation accuracy in <model-out>, and "
         "reports test accuracy and the confusion matrix. Runs alone or under mpirun/srun.",
         groups, sizeof groups / sizeof *groups, 2, 2};
-    /* --help is parsed before MPI is up: under mpirun/srun only launcher rank 0 prints it
-     * (dist_env_rank: OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK or SLURM_PROCID); the other
-     * ranks exit 0 quietly */
-    /* --help and usage errors once under mpirun/srun (launcher rank 0) */
+    /* --help and usage errors once under mpirun/srun (launcher rank 0: dist_env_rank reads
+     * OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK or SLURM_PROCID before MPI is up) */
     const char *pos[2] = {NULL, NULL};
     int code = dist_parse_args(&parser, argc, argv, pos, &err);
     if (code >= 0)
