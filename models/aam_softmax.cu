@@ -15,20 +15,6 @@
 
 #define AAM_NORM_EPS 1e-12 /* F.normalize's eps, as aam_softmax.c */
 
-static __device__ inline double aam_block_max(double v, double *sh)
-{
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s && sh[threadIdx.x + s] > sh[threadIdx.x])
-            sh[threadIdx.x] = sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
-}
-
 /* out[r] = x[r] / max(|x[r]|, eps), inv[r] = 1 / max(|x[r]|, eps): one block per row. */
 static __global__ void aam_normalise_k(float *out, float *inv, const float *x, int D)
 {
@@ -99,7 +85,7 @@ static __global__ void aam_rows_k(double *row_loss, float *logits, float *g, con
             logits[(size_t)n * K + k] = zk;
         mx = zk > mx ? (double)zk : mx;
     }
-    mx = aam_block_max(mx, sh);
+    mx = cu_block_max(mx, sh);
     double se = 0.0;
     for (int k = threadIdx.x; k < K; k += blockDim.x)
         se += exp((double)z[k] - mx);

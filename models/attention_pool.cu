@@ -16,21 +16,6 @@
 
 #include "models/cuda_util.cuh"
 
-/* Max of v over the block (fixed tree order). sh: CU_BLOCK doubles. All threads must call. */
-static __device__ inline double ap_block_max(double v, double *sh)
-{
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s && sh[threadIdx.x + s] > sh[threadIdx.x])
-            sh[threadIdx.x] = sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
-}
-
 /* One block per sequence n: finishes u, writes alpha (N, T) and out (N, Dm). */
 static __global__ void ap_fwd_k(float *out, float *u, float *alpha, const float *h,
                                 const int *lengths, const float *b, const float *v, int T, int Dm,
@@ -62,7 +47,7 @@ static __global__ void ap_fwd_k(float *out, float *u, float *alpha, const float 
         al[t] = (float)e; /* the CPU keeps e as a float here too */
         emax = e > emax ? e : emax;
     }
-    emax = ap_block_max(emax, sh);
+    emax = cu_block_max(emax, sh);
     double z = 0.0;
     for (int t = threadIdx.x; t < len; t += blockDim.x)
         z += exp((double)al[t] - emax);

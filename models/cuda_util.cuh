@@ -40,6 +40,21 @@ static __device__ inline double cu_block_sum(double v, double *sh)
     return r;
 }
 
+/* Max of v over the block, in the same fixed tree order; the same contract as cu_block_sum. */
+static __device__ inline double cu_block_max(double v, double *sh)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s && sh[threadIdx.x + s] > sh[threadIdx.x])
+            sh[threadIdx.x] = sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    double r = sh[0];
+    __syncthreads();
+    return r;
+}
+
 /* Prologue of every CUDA entry: the current healthy context, or return (the error, if any, is
  * already recorded; see cuda_ctx.h). */
 #define CU_ENTRY(c)                          \

@@ -8,20 +8,6 @@
 
 #include "models/cuda_util.cuh"
 
-static __device__ inline double block_max(double v, double *sh)
-{
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s && sh[threadIdx.x + s] > sh[threadIdx.x])
-            sh[threadIdx.x] = sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
-}
-
 static __global__ void ce_rows_k(double *row_loss, float *dlogits, const float *logits,
                                  const int *labels, int N, int K, double eps)
 {
@@ -31,7 +17,7 @@ static __global__ void ce_rows_k(double *row_loss, float *dlogits, const float *
     double mx = -INFINITY;
     for (int k = threadIdx.x; k < K; k += blockDim.x)
         mx = z[k] > mx ? (double)z[k] : mx;
-    mx = block_max(mx, sh);
+    mx = cu_block_max(mx, sh);
     double se = 0.0, sz = 0.0;
     for (int k = threadIdx.x; k < K; k += blockDim.x) {
         se += exp(z[k] - mx);

@@ -523,9 +523,7 @@ int main(int argc, char **argv)
     free(pos);
     if (st != CH_OK || help) {
         /* before MPI is up every rank parses alike: let only the first one say it */
-        if (st != CH_OK && dist_env_rank() == 0)
-            return cli_report(PROG, st, &err);
-        return ch_exit_code(st);
+        return st != CH_OK ? dist_report_early(PROG, st, &err) : 0;
     }
     dist_ctx *d = NULL;
     if ((st = dist_init(&d, &argc, &argv, &err)) != CH_OK)

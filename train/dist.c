@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "common/cli.h"
 #include "common/rng.h"
 #include "common/timer.h"
@@ -234,4 +236,17 @@ int dist_parse_args(const opt_parser *p, int argc, char **argv, const char **pos
     if (st != CH_OK)
         return dist_report_early(p->prog, st, err);
     return help ? 0 : -1;
+}
+
+ch_status dist_start(dist_ctx **out, int *argc, char ***argv, int requested, int *threads,
+                     int *verbosity, ch_error *err)
+{
+    /* MPI before any thread starts; threads per rank = the node's cores / its ranks unless
+     * requested; only rank 0 prints */
+    CH_TRY(dist_init(out, argc, argv, err));
+    if (!dist_is_root(*out))
+        *verbosity = 0;
+    *threads = dist_threads(*out, requested);
+    omp_set_num_threads(*threads);
+    return CH_OK;
 }

@@ -168,6 +168,11 @@ int dist_n_servers(const dist_ctx *d);
 dist_mode dist_get_mode(const dist_ctx *d);
 /* Threads for this rank: requested when > 0, else node cores / ranks on this node (>= 1). */
 int dist_threads(const dist_ctx *d, int requested);
+/* A trainer's start: dist_init, then this rank's OpenMP threads (dist_threads of requested,
+ * set with omp_set_num_threads, returned in *threads) and *verbosity = 0 off rank 0. On error
+ * *out is NULL and the caller ends with dist_finish(NULL, ..., true). */
+ch_status dist_start(dist_ctx **out, int *argc, char ***argv, int requested, int *threads,
+                     int *verbosity, ch_error *err);
 
 /* ---- sharding (pure functions, also used by a single rank for accumulation) */
 /* Worker w of n takes positions [*begin, *begin + *count) of a global batch of B. */

@@ -117,15 +117,10 @@ int main(int argc, char **argv)
     /* fail before hours of training if the model cannot be written */
     if ((st = cli_check_writable(model_out, &err)) != CH_OK)
         return dist_report_early(PROG, st, &err);
-    /* MPI (when launched under mpirun/srun) before any thread starts; threads per rank =
-     * the node's cores / its ranks unless --threads; only rank 0 prints */
     dist_ctx *dd = NULL;
-    if ((st = dist_init(&dd, &argc, &argv, &err)) != CH_OK)
+    int threads;
+    if ((st = dist_start(&dd, &argc, &argv, com.threads, &threads, &verbosity, &err)) != CH_OK)
         return dist_finish(NULL, PROG, st, &err, true);
-    if (!dist_is_root(dd))
-        verbosity = 0;
-    int threads = dist_threads(dd, com.threads);
-    omp_set_num_threads(threads);
 
     double t0 = timer_now();
     kws_data d;

@@ -60,6 +60,20 @@ static inline double cu_block_sum(double v, double *sh)
     return r;
 }
 
+static inline double cu_block_max(double v, double *sh)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s && sh[threadIdx.x + s] > sh[threadIdx.x])
+            sh[threadIdx.x] = sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    double r = sh[0];
+    __syncthreads();
+    return r;
+}
+
 #define CU_ENTRY(c)                         \
     cuda_ctx *c = cuda_ctx_begin(__func__); \
     if (!c)                                 \
