@@ -129,12 +129,16 @@ typedef struct nn_backend {
 /* Per-run context passed explicitly to model code: the backend, the thread count (the caller
  * sets OpenMP's with omp_set_num_threads before sizing workspaces), and the device handles
  * (NULL on the CPU; CUDA stream, cuBLAS/cuDNN handles later). Owned by the caller. */
+struct nn_grad_notify; /* models/model.h */
 typedef struct {
     const nn_backend *be;
     int threads;
     float *ws;        /* workspace, ws_floats long (the max over layers of *_workspace_floats) */
     size_t ws_floats;
     void *device;
+    /* NULL, or who wants to hear when backward has finished parts of the gradient (a sync
+     * all-reduce that starts on them while backward goes on; models/model.h) */
+    struct nn_grad_notify *grad_notify;
 } nn_ctx;
 
 /* The CPU table (static, read-only). */

@@ -419,6 +419,7 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     linear_dims lin = {N, Dm, k->K};
     be->linear_backward(s->ddrop, gw + k->out_w, gw + k->out_b, dout,
                         dropped ? s->drop : s->pooled, w + k->out_w, &lin);
+    nn_grads_final_from(ctx, k->out_w);
     const float *dpooled = s->ddrop;
     if (dropped) {
         be->dropout_backward(s->dpooled, s->ddrop, s->mask, (size_t)N * Dm);
@@ -428,6 +429,7 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
         attention_pool_dims ad = att_d(k, N, T);
         be->attention_pool_backward(s->dy, gw + k->att_w, dpooled, s->att, s->y, k->mem.lens[0],
                                     w + k->att_w, &ad, s->ws);
+        nn_grads_final_from(ctx, k->att_w);
     } else {
         time_pool_dims td = {N, Dm, T, 0.0f, 0};
         be->mean_pool_backward(s->dhT, dpooled, k->mem.lens[0], &td);
@@ -439,6 +441,7 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     lstm_dims ld = lstm_d(k, N, T);
     be->lstm_backward(s->dseq, gw + k->lstm_w, NULL, NULL, s->dy, NULL, NULL, s->y, s->gates,
                       s->cells, s->seq, k->mem.lens[0], w + k->lstm_w, &ld, s->ws);
+    nn_grads_final_from(ctx, k->lstm_w);
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++)
         for (int i = 0; i < k->seq_dim; i++)
@@ -464,6 +467,7 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
             /* writes every channel of dB[b]: the dense layers below accumulate into it */
             be->batchnorm_backward(s->dB[b], gw + u->gamma, gw + u->beta, s->G, s->B[b],
                                    sv->mean, sv->invstd, w + u->gamma, &bd);
+            nn_grads_final_from(ctx, u->gamma); /* the unit's [gamma, beta, w] */
         }
         for (int l = k->L - 1; l >= 0; l--) {
             const kd_unit *u = &k->u[b][l];
@@ -478,6 +482,7 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
             /* into R (free again): dB[b] needs +=, the BN backward writes */
             be->batchnorm_backward(s->R, gw + u->gamma, gw + u->beta, s->G, s->B[b], sv->mean,
                                    sv->invstd, w + u->gamma, &bd);
+            nn_grads_final_from(ctx, u->gamma);
 #pragma omp parallel for schedule(static)
             for (int n = 0; n < N; n++) {
                 float *dst = s->dB[b] + (size_t)n * sn;
@@ -489,6 +494,7 @@ static void kd_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     }
     conv2d_dims sd = stem_dims(k, N, T);
     be->conv2d_backward(NULL, gw + k->stem_w, NULL, s->dB[0], s->x, w + k->stem_w, &sd, s->ws);
+    nn_grads_final_from(ctx, k->stem_w);
 }
 
 static double kd_flops(const nn_model *m, int T)

@@ -74,6 +74,31 @@ struct nn_model {
     void *impl;          /* the kind's own state */
 };
 
+/* Gradient-ready notices, for overlapping a gradient all-reduce with backward. Every kind lays
+ * its parameters out in forward order, one layer's (or unit's) parameters contiguous, so
+ * backward finishes them from the end of the buffer towards the start: after a layer's
+ * parameter gradients are final (nothing later in this backward adds to them), backward calls
+ * nn_grads_final_from(ctx, <offset of the layer's first parameter>), which reports
+ * [offset, mark) to ready() and lowers mark to offset. The caller sets mark to where the final
+ * part starts before backward (the parameter count, or less when it has finished a head
+ * itself) and afterwards treats [0, mark) as not reported. ready() runs on the thread that
+ * called backward, between layers. On a device backend it would have to wait for the stream
+ * first (the trainers use it on the CPU only). */
+typedef struct nn_grad_notify {
+    void (*ready)(void *arg, size_t offset, size_t count);
+    void *arg;
+    size_t mark;
+} nn_grad_notify;
+
+static inline void nn_grads_final_from(nn_ctx *ctx, size_t offset)
+{
+    nn_grad_notify *n = ctx->grad_notify;
+    if (n && offset < n->mark) {
+        n->ready(n->arg, offset, n->mark - offset);
+        n->mark = offset;
+    }
+}
+
 /* Creates a model of `kind` from hparams ("key=value" lines or "key=value,key=value"; NULL or
  * "" = the kind's defaults) for in_bins input features and out_dim outputs, parameters
  * initialised from init (PyTorch's default schemes). Unknown kind / key / bad value:

@@ -226,6 +226,7 @@ static void rn_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     linear_dims ld = {N, 2 * D, k->E};
     be->linear_backward(s->dpooled, gw + k->emb_w, gw + k->emb_b, dout, s->pooled, w + k->emb_w,
                         &ld);
+    nn_grads_final_from(ctx, k->emb_w);
     time_pool_dims td = {N, D, k->Ts[last->layer], 1e-7f, 1};
     float *g = s->g0, *gin = s->g1;
     be->stats_pool_backward(g, s->dpooled, s->pooled, s->out[k->nb - 1],
@@ -241,6 +242,7 @@ static void rn_backward(nn_model *m, nn_ctx *ctx, const float *dout)
         const float *bin = i > 0 ? s->out[i - 1] : s->as;
         resblock_backward(gin, &bg, g, s->out[i], &s->sv[i], bin, &bw, &d, be, s->scratch,
                           s->ws);
+        nn_grads_final_from(ctx, b->w1); /* the block's conv1 ... shortcut parameters */
         float *tmp = g;
         g = gin;
         gin = tmp;
@@ -253,6 +255,7 @@ static void rn_backward(nn_model *m, nn_ctx *ctx, const float *dout)
                            s->invstd_s, w + k->stem_g, &bd);
     conv2d_dims sd = stem_dims(k, N, T);
     be->conv2d_backward(NULL, gw + k->stem_w, NULL, gin, s->x, w + k->stem_w, &sd, s->ws);
+    nn_grads_final_from(ctx, k->stem_w); /* conv1, bn1 */
 }
 
 static double rn_flops(const nn_model *m, int T)

@@ -150,6 +150,7 @@ static void td_backward(nn_model *m, nn_ctx *ctx, const float *dout)
     linear_dims ld = {N, 2 * k->ch[NL], k->E};
     be->linear_backward(s->dpooled, gw + k->emb_w, gw + k->emb_b, dout, s->pooled,
                         w + k->emb_w, &ld);
+    nn_grads_final_from(ctx, k->emb_w);
     time_pool_dims td = {N, k->ch[NL], T, 1e-7f, 1};
     float *dz = s->g0, *tmp = s->g1;
     be->stats_pool_backward(dz, s->dpooled, s->pooled, s->z[NL - 1], k->mem.lens[0], &td);
@@ -165,6 +166,7 @@ static void td_backward(nn_model *m, nn_ctx *ctx, const float *dout)
         conv1d_dims cd = layer_dims(k, l, N, T);
         be->conv1d_backward(l > 0 ? dz : NULL, gw + k->w[l], gw + k->b[l], tmp,
                             l > 0 ? s->z[l - 1] : s->x, w + k->w[l], &cd, s->ws);
+        nn_grads_final_from(ctx, k->w[l]); /* the layer's [w, b, gamma, beta] */
     }
 }
 

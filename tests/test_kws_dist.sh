@@ -5,7 +5,9 @@
 #      lines and bit-identical parameters and optimizer moments in the periodic checkpoints.
 #      The BN running statistics differ by design (1 rank updates them once per micro-batch,
 #      i.e. twice per step; 2 ranks once per step each, then average), so validation accuracy
-#      may differ; the size of that difference is printed;
+#      may differ; the size of that difference is printed. The 2-rank run uses 1-kB buckets,
+#      so its all-reduce starts on finished layers while backward runs (--dist-overlap); and
+#      2 ranks x --grad-accum 2 give the same model with and without that overlap;
 #  (b) --dist async and downpour, 1 server + 2 workers, learn: train loss well below the
 #      no-learning level (lr 1e-9 run) and validation accuracy above what that run reaches;
 #      --json reports staleness, bytes per step, global samples/s;
@@ -81,7 +83,8 @@ if [ "$(json_num world "$T/probe.out")" != 2 ]; then echo "SKIP: kws-train built
 C="$TINY --seed 5 --epochs 4 --batch 32 --checkpoint-every 2 --json"
 expect_ok "$KT" $C --grad-accum 2 "$DATA" "$T/acc2.ckpt"
 cp "$CLI_ERR" "$T/acc2.err"; cp "$CLI_OUT" "$T/acc2.out"
-run_mpi 2 "$T/r2.out" $C "$DATA" "$T/r2.ckpt" || { cat "$T/r2.out.err"; echo "FAIL: sync -np 2"; exit 1; }
+# 1-kB buckets: the gradient goes out in many buckets, started while backward runs (overlap)
+run_mpi 2 "$T/r2.out" $C --bucket-kb 1 "$DATA" "$T/r2.ckpt" || { cat "$T/r2.out.err"; echo "FAIL: sync -np 2"; exit 1; }
 grep 'train loss' "$T/acc2.err" | sed 's/, valid acc.*//' > "$T/acc2.loss"
 grep 'train loss' "$T/r2.out.err" | sed 's/, valid acc.*//' > "$T/r2.loss"
 [ "$(wc -l < "$T/r2.loss")" = 4 ] || { cat "$T/r2.out.err"; echo "FAIL: 2 ranks: expected 4 epoch lines (rank 0 only)"; exit 1; }
@@ -104,6 +107,14 @@ set -- $(ckcmp "$T/acc1.ckpt.ckpts/ckpt-000000028.ckpt" "$T/r2.ckpt.ckpts/ckpt-0
 [ "$1" = 0 ] || { echo "FAIL: --grad-accum 1 and 2 ranks agree bit for bit: the check above proves nothing"; exit 1; }
 echo "ok: sync 2 ranks == 1 rank --grad-accum 2 (loss lines, params, moments); 1 rank without accumulation differs by $2"
 echo "    valid accuracy: 1 rank $(json_num best_valid_accuracy "$T/acc2.out"), 2 ranks $(json_num best_valid_accuracy "$T/r2.out") (BN running stats differ, see above)"
+# overlapped all-reduce with accumulation (each finished layer of the last micro-batch gets the
+# earlier micro-batch's gradient added before it goes out) == all-reduce after backward
+O="$TINY --seed 6 --epochs 2 --batch 32 --grad-accum 2 --bucket-kb 1"
+run_mpi 2 "$T/ov.out" $O "$DATA" "$T/ov.ckpt" || { cat "$T/ov.out.err"; echo "FAIL: sync overlap"; exit 1; }
+run_mpi 2 "$T/nov.out" $O --dist-overlap=false "$DATA" "$T/nov.ckpt" || { cat "$T/nov.out.err"; echo "FAIL: sync --dist-overlap=false"; exit 1; }
+set -- $(ckcmp "$T/ov.ckpt" "$T/nov.ckpt")
+[ "$1" = 1 ] || { echo "FAIL: overlapped and after-backward all-reduce differ by $2"; exit 1; }
+echo "ok: 2 ranks x --grad-accum 2: overlapped bucket all-reduce == all-reduce after backward, bit for bit"
 bps=$(json_num bytes_per_step "$T/r2.out"); np=$(json_num params "$T/r2.out")
 [ "$bps" = $((4 * np)) ] || { echo "FAIL: sync bytes/step $bps, expected 4 x $np"; exit 1; }
 grep -q '"dist":{"mode":"sync","world":2' "$T/r2.out" || { echo "FAIL: no dist report"; exit 1; }

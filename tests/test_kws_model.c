@@ -51,7 +51,7 @@ static float *padded_input(rng *r, int N, int T, int F, const int *lengths)
 
 static nn_ctx cpu_ctx(void)
 {
-    nn_ctx c = {nn_backend_cpu(), omp_get_max_threads(), NULL, 0, NULL};
+    nn_ctx c = {.be = nn_backend_cpu(), .threads = omp_get_max_threads()};
     return c;
 }
 

@@ -28,6 +28,7 @@ dist_options dist_options_default(void)
     o.local_update = true; /* DistBelief's Downpour client */
     o.timeout_s = 600.0;
     o.progress = 0;
+    o.overlap = true;
     return o;
 }
 
@@ -61,6 +62,9 @@ const opt_desc dist_opts[] = {
     OPT_CHOICE(dist_options, progress, "dist-progress", "thread|poll",
                "sync: advance the bucket all-reduces from a progress thread (overlaps backward) "
                "or only when backward reports a bucket"),
+    OPT_BOOL(dist_options, overlap, "dist-overlap",
+             "sync: start each gradient bucket's all-reduce as soon as backward has finished its "
+             "layers, overlapped with the rest of backward (false: all of it after backward)"),
 };
 const size_t dist_n_opts = OPT_COUNT(dist_opts);
 

@@ -61,6 +61,9 @@
  * is the simple fallback (one blocking all-reduce of the whole buffer). --dist-progress poll (or
  * an MPI without MPI_THREAD_SERIALIZED) drops the thread: buckets then start from the calling
  * thread and advance only inside dist_grad_bucket_ready calls (less overlap, same sums).
+ * The trainers report through the models' gradient-ready notices (models/model.h
+ * nn_grad_notify: one range per finished layer of the step's last micro-batch) unless
+ * --dist-overlap=false.
  *
  * ---- Async and Downpour (parameter server)
  * Server ranks call dist_ps_serve(ctx, params, n, err) with the initial parameters (identical on
@@ -118,6 +121,7 @@ typedef struct {
     bool local_update;    /* downpour: workers also step their own copy between fetches */
     double timeout_s;     /* servers: give up after this long without any worker message */
     int progress;         /* sync: 0 = progress thread, 1 = poll from the calling thread */
+    bool overlap;         /* sync: trainers report finished layers to dist_grad_bucket_ready */
 } dist_options;
 
 dist_options dist_options_default(void);

@@ -549,6 +549,29 @@ static void ps_grad_ranges(float *grad, const optim_range *r, int n_ranges)
     }
 }
 
+/* Sync with --dist-overlap: backward of a step's last micro-batch reports each finished layer
+ * (models/model.h's nn_grad_notify); the range is completed here (the earlier micro-batches'
+ * gradient added, as it is after backward otherwise) and handed to the bucketed all-reduce,
+ * which starts on it while backward goes on with the layers below. */
+typedef struct {
+    dist_ctx *d;
+    float *grad;
+    const float *acc; /* the earlier micro-batches' gradient, or NULL for the first */
+    ch_status st;     /* the first failure (the notice itself cannot return one) */
+    ch_error *err;
+} overlap_sink;
+
+static void overlap_ready(void *arg, size_t offset, size_t count)
+{
+    overlap_sink *o = arg;
+    if (o->st != CH_OK)
+        return;
+    if (o->acc)
+        for (size_t k = offset; k < offset + count; k++)
+            o->grad[k] += o->acc[k];
+    o->st = dist_grad_bucket_ready(o->d, o->grad, offset, count, o->err);
+}
+
 /* ---- the loop ---- */
 
 ch_status trainer_run(const trainer_options *o, const trainer_data *data, const trainer_io *io,
@@ -566,6 +589,7 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
     const dist_options dopt_default = dist_options_default();
     const dist_options *dopt = dist && dist->opt ? dist->opt : &dopt_default;
     const bool ps = D && dopt->mode != DIST_SYNC;
+    const bool overlap = D && !ps && dopt->overlap && dist->world > 1;
     int rank = dist ? dist->rank : 0, world = dist ? dist->world : 1;
     const int n_labels = io->n_labels, T = data->T, F = data->F;
     char ckdir[4096 + 16];
@@ -814,7 +838,13 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
             int lo, hi;
             trainer_shard(ng, srank, sworld, &lo, &hi);
             params_zero_grad(m->p);
-            int mb_done = 0;
+            int mb_done = 0, last_a = -1;
+            for (int a = 0; a < o->grad_accum; a++) {
+                int alo, ahi;
+                trainer_shard(hi - lo, a, o->grad_accum, &alo, &ahi);
+                if (ahi > alo)
+                    last_a = a;
+            }
             for (int a = 0; a < o->grad_accum && st == CH_OK; a++) {
                 int alo, ahi;
                 trainer_shard(hi - lo, a, o->grad_accum, &alo, &ahi);
@@ -854,9 +884,20 @@ ch_status trainer_run(const trainer_options *o, const trainer_data *data, const 
                     for (size_t k = 0; k < (size_t)b.N * K; k++)
                         dlogits[k] *= scale;
                 }
+                overlap_sink sink = {D, m->p->grad, mb_done > 0 ? acc_g : NULL, CH_OK, err};
+                nn_grad_notify notify = {overlap_ready, &sink, np};
+                if (overlap && a == last_a) {
+                    ctx.grad_notify = &notify;
+                    /* a task's head (after the model's parameters) is final already */
+                    nn_grads_final_from(&ctx, m->head_classes > 0 ? m->head_offset : np);
+                }
                 m->ops->backward(m, &ctx, dlogits);
+                ctx.grad_notify = NULL;
+                if ((st = sink.st) != CH_OK)
+                    break;
+                /* what was not reported: all of it, or what the model did not report */
                 if (mb_done > 0)
-                    for (size_t k = 0; k < np; k++)
+                    for (size_t k = 0; k < notify.mark; k++)
                         m->p->grad[k] += acc_g[k];
                 mb_done++;
                 ex.loss_sum += loss * b.N;

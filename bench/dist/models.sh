@@ -17,7 +17,8 @@
 # minus 3, EER plus 3), i.e. "as good as async, within the validation sets' noise".
 # Unless SYNC=0: each model also runs sync data parallel (2 workers, no server, the trainer's
 # AdamW at KWS_SYNC_LR / SV_SYNC_LR) over the same capped link, same samples; and at the end the
-# KWS model's sync scaling, 1 rank vs 2 hosts on an uncapped link.
+# KWS model's sync scaling, 1 rank vs 2 hosts on an uncapped link. Unless OVERLAP=0: the KWS
+# model's sync all-reduce overlapped with backward vs after it, 2 hosts at OVERLAP_MBIT (20).
 # Prints one row per run and writes bench/results/dist_models.csv.
 # Needs root, `ip netns`, bash and mpirun; NETNS=0 skips. Env knobs: RATES, FETCHES, KWS_EPOCHS,
 # SV_EPOCHS, KWS_BATCH, SV_BATCH, KWS_LR, SV_LR (async and Downpour), DP_EXTRA (more Downpour
@@ -188,6 +189,31 @@ if [ "${SYNC:-1}" = 1 ]; then
     echo "  (sync scaling efficiency $(awk -v a="$s2" -v b="$s1" 'BEGIN { printf "%.0f", 100 * a / (2 * b) }') %)"
     echo "kws,sync1,0,${SYNC_EPOCHS:-2},32,$s1,,,,,,,,,,,," >> "$CSV"
     echo "kws,sync2,0,${SYNC_EPOCHS:-2},32,$s2,$(awk -v a="$s2" -v b="$s1" 'BEGIN { printf "%.2f", a / b }'),,,,$(jnum bytes_per_step "$TMP/s2.out"),,,,,,," >> "$CSV"
+fi
+
+# ---- sync all-reduce overlapped with backward (--dist-overlap) vs after backward, 2 hosts
+# linked at OVERLAP_MBIT (default 20: the gradient's transfer takes about as long as a step's
+# backward here, where overlap can hide it). Same seed, data and steps; the models are equal
+# bit for bit (tests/test_kws_dist.sh), only the time differs.
+if [ "${OVERLAP:-1}" = 1 ]; then
+    OM=${OVERLAP_MBIT:-20}
+    bash "$NS" down > /dev/null 2>&1
+    bash "$NS" up 2 0 "$OM" > "$TMP/ns.log" 2>&1 || { cat "$TMP/ns.log"; exit 1; }
+    OA="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16 --seed 1 --epochs ${SYNC_EPOCHS:-2} --batch 32 --bucket-kb 16 --json"
+    for ov in true false; do
+        # shellcheck disable=SC2086
+        timeout 600 bash "$NS" run 2 "$KT" $OA --dist sync --dist-overlap=$ov "$TMP/kws" "$TMP/ov-$ov.ckpt" \
+            > "$TMP/ov-$ov.out" 2> "$TMP/ov-$ov.err" || { tail -3 "$TMP/ov-$ov.err"; exit 1; }
+    done
+    ot=$(jnum samples_per_s "$TMP/ov-true.out"); of=$(jnum samples_per_s "$TMP/ov-false.out")
+    ct=$(jnum comm_s "$TMP/ov-true.out"); cf=$(jnum comm_s "$TMP/ov-false.out")
+    printf "$fmt" "kws sync 2 hosts@${OM}Mb, after bwd" "$of" "-" "-" "-" "$(jnum bytes_per_step "$TMP/ov-false.out")" "-" "-" "-"
+    printf "$fmt" "kws sync 2 hosts@${OM}Mb, overlap" "$ot" \
+        "$(awk -v a="$ot" -v b="$of" 'BEGIN { printf "%.2f", a / b }')" "-" "-" "$(jnum bytes_per_step "$TMP/ov-true.out")" "-" "-" "-"
+    echo "  (x = overlapped / after backward; rank 0's time waiting for the all-reduce after backward: $ct s overlapped, $cf s after backward)"
+    echo "kws,sync2_after_backward,$OM,${SYNC_EPOCHS:-2},32,$of,,,,,$(jnum bytes_per_step "$TMP/ov-false.out"),,,,,,," >> "$CSV"
+    echo "kws,sync2_overlap,$OM,${SYNC_EPOCHS:-2},32,$ot,$(awk -v a="$ot" -v b="$of" 'BEGIN { printf "%.2f", a / b }'),,,,$(jnum bytes_per_step "$TMP/ov-true.out"),,,,,,," >> "$CSV"
+    bash "$NS" down > /dev/null 2>&1
 fi
 echo "(wrote $CSV in $(awk -v a="$t_all" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s; x = samples/s vs plain async; shared 2-core machine: compare ratios)"
 [ "$fails" = 0 ] || { echo "dist models: $fails run(s) failed"; exit 1; }

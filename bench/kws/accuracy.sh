@@ -12,7 +12,8 @@
 # EPOCHS: default kws-train's default (read from its --help). OPTIONS after "--" go to BOTH
 # trainers (they share option names: --batch, --lr, --noise-prob, --shift-ms, --model-opts, ...).
 # Environment: DATA (default ../shared/data/speech-commands-v2-test-A), THREADS (2),
-# VALID_PERCENT / TEST_PERCENT (11.667 / 1.333), SEED (1), SYSTEMS ("chorus pytorch").
+# VALID_PERCENT / TEST_PERCENT (11.667 / 1.333), SEED (1), SYSTEMS ("chorus pytorch"),
+# LOGDIR (keep each system's stdout/stderr, JSON and the chorus model there; default a temp dir).
 #
 # Why those percentages: this folder is the canonical v2 TEST set, whose speakers all hash into
 # [10, 20) % (TF's which_set), so the default 10 / 10 would put every speaker in the test split
@@ -45,7 +46,11 @@ fi
 case "$EPOCHS" in ''|*[!0-9]*) echo "accuracy: EPOCHS must be a positive integer, got '$EPOCHS'" >&2; exit 2 ;; esac
 JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 [ -e "$JEMALLOC" ] || { echo "accuracy: $JEMALLOC missing, PyTorch runs with glibc malloc" >&2; JEMALLOC=; }
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+if [ -n "${LOGDIR:-}" ]; then   # keep the logs, JSON and model there
+    TMP=$LOGDIR; mkdir -p "$TMP" || exit 1
+else
+    TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+fi
 COMMON="--epochs $EPOCHS --threads $THREADS --seed $SEED --valid-percent $VALID_PERCENT --test-percent $TEST_PERCENT"
 echo "data $DATA, $EPOCHS epochs, $THREADS threads, valid/test percent $VALID_PERCENT/$TEST_PERCENT, extra: $*"
 

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    nn_ctx ctx = {prof ? profile_backend() : nn_backend_cpu(), threads, NULL, 0, NULL};
+    nn_ctx ctx = {.be = prof ? profile_backend() : nn_backend_cpu(), .threads = threads};
     if (m->ops->reserve(m, &ctx, N, T, &err) != CH_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
