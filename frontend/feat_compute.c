@@ -6,11 +6,17 @@
  * DC+energy, pre-emphasis*window) that GCC vectorises, one FFTW r2c (plan made once with
  * FFTW_MEASURE, executed with the new-array API from any thread), a power pass, sparse mel dot
  * products and a branch-free vectorised log (feat_internal.h). Nothing is allocated per frame.
+ * Long signals: the input is prefetched one block ahead into L1 and eight into L2, and outputs
+ * of 4 MB or more leave through streaming stores (no write-allocate reads).
  */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
 
 #include <fftw3.h>
 
@@ -47,6 +53,7 @@ struct feat_workspace {
     float *power;         /* (N/2+1, LANES) */
     float *mel;           /* (nbins, LANES) */
     float *ceps;          /* (num_ceps, LANES) */
+    float *rows;          /* (LANES, dim) a block's output rows, before a streaming copy out */
     float energy[FEAT_LANES];
 };
 
@@ -179,6 +186,7 @@ void feat_workspace_free(feat_workspace *w)
     free(w->power);
     free(w->mel);
     free(w->ceps);
+    free(w->rows);
     free(w);
 }
 
@@ -210,8 +218,9 @@ ch_status feat_workspace_create(const feat_computer *c, feat_workspace **out, ch
     w->power = lanes_alloc(c->nfreq);
     w->mel = lanes_alloc(c->nbins);
     w->ceps = lanes_alloc(w->nceps);
+    w->rows = lanes_alloc(c->dim);
     if (!w->tmp || !w->fv || !w->frame || !w->spec || !w->zr || !w->zi || !w->power || !w->mel ||
-        !w->ceps) {
+        !w->ceps || !w->rows) {
         feat_workspace_free(w);
         return ch_fail(err, CH_ERR_NOMEM, "features: out of memory for a workspace");
     }
@@ -334,6 +343,11 @@ static void load_block(const feat_computer *c, feat_workspace *ws, feat_rand *ra
             const long at = ahead + (long)t * 32; /* two 64-byte lines per tile */
             if (at < pf_end)
                 __builtin_prefetch(x + at), __builtin_prefetch(x + at + 16);
+            /* and into L2 eight blocks ahead: one block of lead time does not cover a DRAM
+             * miss when memory is busy (measured on 600 s: 13 % faster with both) */
+            const long l2_at = at + 8 * ahead_n;
+            if (l2_at < n)
+                __builtin_prefetch(x + l2_at, 0, 1), __builtin_prefetch(x + l2_at + 16, 0, 1);
             tile_in(x + first + i, c->S, rows + i);
         }
         for (; i < L; i++)
@@ -549,6 +563,37 @@ static void finish_block(const feat_computer *c, feat_workspace *ws, int nl, flo
     }
 }
 
+/* Outputs at least this large are written with non-temporal (streaming) stores: they cannot
+ * stay in cache anyway, and ordinary stores would first read every destination line from
+ * memory (write-allocate), a third more memory traffic on long recordings. */
+#define FEAT_STREAM_BYTES ((size_t)4 << 20)
+
+/* dst[0..n) = src[0..n): ordinary stores up to a 64-byte boundary, then whole cache lines with
+ * non-temporal stores (the caller fences once at the end), then the tail. */
+static void stream_copy(float *dst, const float *src, size_t n)
+{
+#if defined(__SSE__)
+    size_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 63) != 0; i++)
+        dst[i] = src[i];
+    for (; i + 16 <= n; i += 16) {
+#if defined(__AVX512F__)
+        _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+#elif defined(__AVX__)
+        _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+        _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+#else
+        for (int k = 0; k < 16; k += 4)
+            _mm_stream_ps(dst + i + k, _mm_loadu_ps(src + i + k));
+#endif
+    }
+    for (; i < n; i++)
+        dst[i] = src[i];
+#else
+    memcpy(dst, src, sizeof(float) * n);
+#endif
+}
+
 ch_status feat_compute(const feat_computer *c, feat_workspace *ws, feat_rand *rand,
                        const float *x, long n, float *out, ch_error *err)
 {
@@ -559,12 +604,21 @@ ch_status feat_compute(const feat_computer *c, feat_workspace *ws, feat_rand *ra
         return ch_fail(err, CH_ERR_USAGE, "features: dither %g needs a random state",
                        (double)c->o.dither);
     long T = feat_num_frames(c, n);
+    const size_t dim = (size_t)c->dim;
+    const bool stream = (size_t)T * dim * sizeof(float) >= FEAT_STREAM_BYTES;
     for (long f0 = 0; f0 < T; f0 += FEAT_LANES) {
         int nl = T - f0 < FEAT_LANES ? (int)(T - f0) : FEAT_LANES;
+        float *dst = out + (size_t)f0 * dim;
         load_block(c, ws, rand, x, n, f0, nl);
         prepare_block(c, ws);
         power_block(c, ws, nl);
-        finish_block(c, ws, nl, out + (size_t)f0 * (size_t)c->dim);
+        finish_block(c, ws, nl, stream ? ws->rows : dst);
+        if (stream)
+            stream_copy(dst, ws->rows, (size_t)nl * dim);
     }
+#if defined(__SSE__)
+    if (stream)
+        _mm_sfence(); /* the streaming stores are visible before the caller reads out */
+#endif
     return CH_OK;
 }

@@ -1,7 +1,8 @@
 /* test_features.c — frontend/features.h against torchaudio.compliance.kaldi and glibc:
  * parity of fbank (23/80 bins, snip-edges true/false, with energy), MFCC and spectrogram on
  * synthesised and real speech; digital silence; glibc rand()/rand_r and Kaldi's RandGauss bit
- * for bit; frame counts and edge reflection; dither determinism; thread safety; option errors.
+ * for bit; frame counts and edge reflection; dither determinism; thread safety; option errors;
+ * long outputs (the streaming-store path) equal to the same frames computed in pieces.
  * Reference: $CHORUS_REF/kaldi_features.bin written by tests/ref/kaldi_features.py. */
 #include "test_util.h"
 
@@ -358,6 +359,50 @@ static void test_threads(void **state)
     feat_computer_free(c);
 }
 
+/* Long outputs (>= 4 MB) are written with streaming stores from a per-block row buffer
+ * (feat_compute.c): 150 s of fbank-80 (with energy, 81 columns, so rows straddle cache lines),
+ * written to a 64-byte aligned buffer and to one 4 bytes past alignment, equal bit for bit the
+ * same frames computed in short pieces (snip-edges: frames [a, b) are those of the samples
+ * [a * 160, (b - 1) * 160 + 400)), which take the ordinary path. */
+static void test_long_output(void **state)
+{
+    (void)state;
+    const long n = 16000L * 150;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    rng r;
+    rng_seed(&r, 31, 0);
+    for (long i = 0; i < n; i++)
+        x[i] = (float)(rng_uniform(&r) * 2000.0 - 1000.0) * (i % 48000 < 32000 ? 1.0f : 0.01f);
+    feat_computer *c = make(FEAT_FBANK, 80, true, true, 0.0f);
+    const long T = feat_num_frames(c, n);
+    const int dim = feat_dim(c);
+    assert_true((size_t)T * dim * sizeof(float) >= ((size_t)4 << 20));
+    float *big = aligned_alloc(64, (sizeof(float) * ((size_t)T * dim + 16) + 63) / 64 * 64);
+    float *pieces = malloc(sizeof(float) * (size_t)T * dim);
+    feat_workspace *ws;
+    ch_error e;
+    assert_int_equal(feat_workspace_create(c, &ws, &e), CH_OK);
+    const long step = 997; /* frames per piece: not a multiple of the 8-frame blocks */
+    for (long a = 0; a < T; a += step) {
+        long b = a + step < T ? a + step : T;
+        long lo = a * 160, len = (b - 1) * 160 + 400 - lo;
+        assert_int_equal(feat_num_frames(c, len), b - a);
+        assert_int_equal(feat_compute(c, ws, NULL, x + lo, len, pieces + (size_t)a * dim, &e),
+                         CH_OK);
+    }
+    for (int shift = 0; shift <= 1; shift++) {
+        float *out = big + shift;
+        memset(out, 0xff, sizeof(float) * (size_t)T * dim); /* NaNs where nothing is written */
+        assert_int_equal(feat_compute(c, ws, NULL, x, n, out, &e), CH_OK);
+        assert_memory_equal(out, pieces, sizeof(float) * (size_t)T * dim);
+    }
+    feat_workspace_free(ws);
+    free(big);
+    free(pieces);
+    free(x);
+    feat_computer_free(c);
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -439,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_silence),    cmocka_unit_test(test_frame_counts),
         cmocka_unit_test(test_dither),     cmocka_unit_test(test_threads),
         cmocka_unit_test(test_options),    cmocka_unit_test(test_audio_path),
+        cmocka_unit_test(test_long_output),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tf_free(g_ref);

@@ -13,7 +13,9 @@
 # trainers (they share option names: --batch, --lr, --noise-prob, --shift-ms, --model-opts, ...).
 # Environment: DATA (default ../shared/data/speech-commands-v2-test-A), THREADS (2),
 # VALID_PERCENT / TEST_PERCENT (11.667 / 1.333), SEED (1), SYSTEMS ("chorus pytorch"),
-# LOGDIR (keep each system's stdout/stderr, JSON and the chorus model there; default a temp dir).
+# LOGDIR (keep each system's stdout/stderr, JSON and the chorus model there; default a temp dir),
+# REUSE=1 (with LOGDIR: a system whose finished run is already there is not run again, so the
+# two can be run one at a time, e.g. SYSTEMS=pytorch, and then tabulated together).
 #
 # Why those percentages: this folder is the canonical v2 TEST set, whose speakers all hash into
 # [10, 20) % (TF's which_set), so the default 10 / 10 would put every speaker in the test split
@@ -78,6 +80,11 @@ run_system() {
 failed=""
 for sys in $SYSTEMS; do
     echo "== $sys"
+    if [ -n "${LOGDIR:-}" ] && [ "${REUSE:-0}" = 1 ] && [ -s "$TMP/$sys.json" ] && [ -s "$TMP/$sys.wall" ]; then
+        echo "  (REUSE=1: the run already in $TMP)"
+        grep -E "train /|best valid" "$TMP/$sys.err" | sed 's/^/  /'
+        continue
+    fi
     if ! run_system "$sys" "$@"; then
         echo "accuracy: $sys failed:" >&2
         tail -n 5 "$TMP/$sys.err" >&2
