@@ -8,6 +8,8 @@
 
 #include <cblas.h>
 
+#include "models/lstm_cell.h"
+
 size_t attention_pool_param_floats(const attention_pool_dims *d)
 {
     return (size_t)d->A * d->Dm + 2 * (size_t)d->A;
@@ -47,11 +49,12 @@ void attention_pool_forward(float *out, float *saved, const float *h, const int 
         double emax = -INFINITY;
         for (int t = 0; t < len; t++) {
             float *ur = u + ((size_t)n * T + t) * A;
+            for (int a = 0; a < A; a++)
+                ur[a] += b[a];
+            lstm_tanh_row(ur, ur, A); /* the LSTM cell's vectorised tanh (libm's: 5x slower) */
             double e = 0.0;
-            for (int a = 0; a < A; a++) {
-                ur[a] = tanhf(ur[a] + b[a]);
+            for (int a = 0; a < A; a++)
                 e += (double)v[a] * ur[a];
-            }
             al[t] = (float)e;
             if (e > emax)
                 emax = e;

@@ -12,6 +12,7 @@
 #include "models/attention_pool.h"
 #include "models/conv3x3_direct.h"
 #include "models/lstm.h"
+#include "models/lstm_cell.h"
 #include "models/model_util.h"
 
 #include <cblas.h>
@@ -621,15 +622,6 @@ void kws_densenet_input_gates(nn_model *m, const float *seq, int T, float *gx)
     }
 }
 
-static inline float kd_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* tanh as lstm.c computes it (through expf; within 9e-8 of tanh) */
-static inline float kd_tanh(float x)
-{
-    float t = expf(-2.0f * fabsf(x));
-    return copysignf((1.0f - t) / (1.0f + t), x);
-}
-
 void kws_densenet_head_gates_forward(nn_model *m, nn_ctx *ctx, const float *gx, int hop, int N,
                                      int T, float *out)
 {
@@ -660,17 +652,7 @@ void kws_densenet_head_gates_forward(nn_model *m, nn_ctx *ctx, const float *gx, 
                 const float *rt = tmp + (size_t)n * H4;
                 float *hr = h + (size_t)n * H, *cr = c + (size_t)n * H;
                 float *yr = s->y + ((size_t)n * T + t) * Dm + (size_t)dir * H;
-                for (int j = 0; j < H; j++) {
-                    float gi = kd_sigmoid(g[j] + rt[j]);
-                    float gf = kd_sigmoid(g[H + j] + rt[H + j]);
-                    float gg = kd_tanh(g[2 * H + j] + rt[2 * H + j]);
-                    float go = kd_sigmoid(g[3 * H + j] + rt[3 * H + j]);
-                    float cv = gf * cr[j] + gi * gg;
-                    float hv = go * kd_tanh(cv);
-                    cr[j] = cv;
-                    hr[j] = hv;
-                    yr[j] = hv;
-                }
+                lstm_cell_step(g, rt, cr, hr, yr, NULL, NULL, H); /* as lstm_forward */
             }
         }
     }

@@ -14,6 +14,8 @@
 
 #include <cblas.h>
 
+#include "models/lstm_cell.h"
+
 int lstm_directions(const lstm_dims *d) { return d->bidirectional ? 2 : 1; }
 
 /* Floats of one direction's parameters. */
@@ -44,17 +46,6 @@ size_t lstm_workspace_floats(const lstm_dims *d)
     size_t fwd = N * 4 * H + 2 * N * H;
     size_t bwd = N * T * 4 * H + N * T * H + N * 4 * H + 3 * N * H;
     return fwd > bwd ? fwd : bwd;
-}
-
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* tanh through expf: glibc's tanhf goes through expm1f and took a quarter of the LSTM's time;
- * this form (no cancellation for large |x|, saturates to +-1 when expf underflows) is within
- * 9e-8 absolute of tanh (1.5 ulp at 1), far inside the layer's parity tolerance. */
-static inline float tanh_fast(float x)
-{
-    float t = expf(-2.0f * fabsf(x));
-    return copysignf((1.0f - t) / (1.0f + t), x);
 }
 
 /* Frame of sequence n (length len) at step s of direction dir; valid only for s < len. */
@@ -107,22 +98,8 @@ void lstm_forward(float *y, float *hn, float *cn, float *gates, float *cells, co
                 float *hr = h + (size_t)n * H, *cr = c + (size_t)n * H;
                 float *cs = C + ((size_t)n * T + t) * H;
                 float *yr = y + ((size_t)n * T + t) * DH + (size_t)dir * H;
-                for (int k = 0; k < H; k++) {
-                    float gi = sigmoidf(g[k] + rt[k]);
-                    float gf = sigmoidf(g[H + k] + rt[H + k]);
-                    float gg = tanh_fast(g[2 * H + k] + rt[2 * H + k]);
-                    float go = sigmoidf(g[3 * H + k] + rt[3 * H + k]);
-                    float cv = gf * cr[k] + gi * gg;
-                    float hv = go * tanh_fast(cv);
-                    g[k] = gi;
-                    g[H + k] = gf;
-                    g[2 * H + k] = gg;
-                    g[3 * H + k] = go;
-                    cr[k] = cv;
-                    hr[k] = hv;
-                    cs[k] = cv;
-                    yr[k] = hv;
-                }
+                /* the activations replace the pre-activations in G (kept for backward) */
+                lstm_cell_step(g, rt, cr, hr, yr, g, cs, H);
             }
         }
         if (hn)
@@ -187,9 +164,11 @@ void lstm_backward(float *dx, float *dw, float *dh0, float *dc0, const float *dy
                 float *dhr = dh + (size_t)n * H, *dcr = dc + (size_t)n * H;
                 float *hp = Hp + idx * H;
                 float *dgr = dG + idx * H4;
+                /* tanh of the cells into da's o slots: unit k reads its slot before writing it */
+                lstm_tanh_row(C + idx * H, da + 3 * H, H);
                 for (int k = 0; k < H; k++) {
                     float gi = g[k], gf = g[H + k], gg = g[2 * H + k], go = g[3 * H + k];
-                    float tc = tanh_fast(C[idx * H + k]);
+                    float tc = da[3 * H + k];
                     float dhv = dhr[k] + dyr[k];
                     float dcv = dcr[k] + dhv * go * (1.0f - tc * tc);
                     float cp = cprev ? cprev[k] : 0.0f;

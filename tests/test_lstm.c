@@ -1,6 +1,7 @@
 /* test_lstm.c — models/lstm and models/attention_pool: finite-difference gradient checks on odd
  * shapes with unequal lengths (both directions), and parity with PyTorch dumps written by
- * tests/ref/nn_lstm.py (torch.nn.LSTM batch_first + pack_padded_sequence; additive attention).
+ * tests/ref/nn_lstm.py (torch.nn.LSTM batch_first + pack_padded_sequence; additive attention);
+ * the cell's vectorised exp / sigmoid / tanh (models/lstm_cell.h) against double precision.
  */
 #include "test_util.h"
 
@@ -10,6 +11,7 @@
 #include "common/rng.h"
 #include "models/attention_pool.h"
 #include "models/lstm.h"
+#include "models/lstm_cell.h"
 
 /* ---- gradient checking.
  * Loss L = sum(out * R) (+ sum(hn * Rh) + sum(cn * Rc) for the LSTM), accumulated in double,
@@ -311,13 +313,82 @@ static void test_lstm_thread_determinism(void **state)
     free(x), free(w), free(dy), free(g), free(c), free(ws);
 }
 
+/* lstm_expf8 within 2 ulp (relative 2.4e-7) of exp over [-87.3, 88.3] on a dense sweep (and
+ * saturating, finite and positive, beyond); sigmoid and tanh within 3e-7 absolute everywhere,
+ * exactly odd for tanh; the cell's 8-wide body equals its scalar tail unit for unit. */
+static void test_cell_math(void **state)
+{
+    (void)state;
+    double worst_exp = 0, worst_sig = 0, worst_tanh = 0;
+    const int n = 1 << 20;
+    for (int i = 0; i < n; i += 8) {
+        float xs[8], ys[8], sg[8], th[8];
+        for (int l = 0; l < 8; l++)
+            xs[l] = -87.3f + (float)(175.6 * (double)(i + l) / n);
+        lstm_st8(ys, lstm_expf8(lstm_ld8(xs)));
+        for (int l = 0; l < 8; l++) {
+            double ref = exp((double)xs[l]);
+            double rel = fabs(ys[l] - ref) / ref;
+            if (rel > worst_exp)
+                worst_exp = rel;
+        }
+        for (int l = 0; l < 8; l++)
+            xs[l] = -20.0f + (float)(40.0 * (double)(i + l) / n);
+        lstm_st8(sg, lstm_sigmoid8(lstm_ld8(xs)));
+        lstm_st8(th, lstm_tanh8(lstm_ld8(xs)));
+        for (int l = 0; l < 8; l++) {
+            double es = fabs(sg[l] - 1.0 / (1.0 + exp(-(double)xs[l])));
+            double et = fabs(th[l] - tanh((double)xs[l]));
+            worst_sig = es > worst_sig ? es : worst_sig;
+            worst_tanh = et > worst_tanh ? et : worst_tanh;
+            assert_true(lstm_tanhf(-xs[l]) == -lstm_tanhf(xs[l]));
+        }
+    }
+    printf("lstm_expf8 max rel err %.3g, sigmoid max abs err %.3g, tanh %.3g\n", worst_exp,
+           worst_sig, worst_tanh);
+    assert_true(worst_exp <= 2.4e-7);
+    assert_true(worst_sig <= 3e-7);
+    assert_true(worst_tanh <= 3e-7);
+    const float big[8] = {100, 1000, -100, -1000, 88.3f, -87.3f, 1e30f, -1e30f};
+    float eb[8];
+    lstm_st8(eb, lstm_expf8(lstm_ld8(big)));
+    for (int l = 0; l < 8; l++)
+        assert_true(isfinite(eb[l]) && eb[l] > 0);
+    assert_true(lstm_tanhf(1e30f) == 1.0f && lstm_tanhf(-1e30f) == -1.0f);
+    assert_true(lstm_sigmoidf(1e30f) == 1.0f && lstm_sigmoidf(-1e30f) < 1e-37f);
+
+    /* H = 13: units 0..7 through the vector body, 8..12 through the scalar tail; the same
+     * inputs shifted by 8 units move units from one path to the other */
+    enum { H = 13 };
+    rng r;
+    rng_seed(&r, 3, 0);
+    float a[4 * H], rt[4 * H], c0[H];
+    for (int k = 0; k < 4 * H; k++)
+        a[k] = (float)(rng_uniform(&r) * 8 - 4), rt[k] = (float)(rng_uniform(&r) * 2 - 1);
+    for (int k = 0; k < H; k++)
+        c0[k] = (float)(rng_uniform(&r) * 4 - 2);
+    float c1[H], h1[H], acts[4 * H];
+    memcpy(c1, c0, sizeof c1);
+    lstm_cell_step(a, rt, c1, h1, NULL, acts, NULL, H);
+    for (int k = 0; k < H; k++) {
+        float c = c0[k], gi = lstm_sigmoidf(a[k] + rt[k]), gf = lstm_sigmoidf(a[H + k] + rt[H + k]);
+        float gg = lstm_tanhf(a[2 * H + k] + rt[2 * H + k]);
+        float go = lstm_sigmoidf(a[3 * H + k] + rt[3 * H + k]);
+        float cv = gf * c + gi * gg;
+        assert_true(c1[k] == cv);
+        assert_true(h1[k] == go * lstm_tanhf(cv));
+        assert_true(acts[k] == gi && acts[H + k] == gf && acts[2 * H + k] == gg &&
+                    acts[3 * H + k] == go);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lstm_gradcheck),    cmocka_unit_test(test_attention_gradcheck),
         cmocka_unit_test(test_lstm_parity_bi),    cmocka_unit_test(test_lstm_parity_uni),
         cmocka_unit_test(test_attention_parity),  cmocka_unit_test(test_lstm_accumulate),
-        cmocka_unit_test(test_lstm_thread_determinism),
+        cmocka_unit_test(test_lstm_thread_determinism), cmocka_unit_test(test_cell_math),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
