@@ -186,6 +186,19 @@ const char *__asan_default_options(void)
     return "fast_unwind_on_malloc=0";
 }
 
+/* --bucket-kb: explicit sizes as given; 0 = an eighth of the gradient within [16 KiB, 1 MiB] */
+static void test_bucket_size(void **state)
+{
+    (void)state;
+    assert_int_equal(dist_bucket_floats(1, 10), 256);
+    assert_int_equal(dist_bucket_floats(1024, 10), 262144);
+    assert_int_equal(dist_bucket_floats(0, 1000), 4096);        /* tiny model: 16 KiB */
+    assert_int_equal(dist_bucket_floats(0, 43000), 5375);       /* KWS default: 8 buckets */
+    assert_int_equal(dist_bucket_floats(0, 1880000), 235000);   /* tdnn: 8 buckets */
+    assert_int_equal(dist_bucket_floats(0, 100000000), 262144); /* large: 1 MiB */
+    assert_int_equal(dist_options_default().bucket_kb, 0);
+}
+
 int main(void)
 {
     /* keep Open MPI / PMIx plugins loaded after MPI_Finalize, for the same reason */
@@ -196,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_ps_shard_tiles_buffer),
         cmocka_unit_test(test_epoch_order),
         cmocka_unit_test(test_one_process),
+        cmocka_unit_test(test_bucket_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

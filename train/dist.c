@@ -21,7 +21,7 @@ dist_options dist_options_default(void)
     o.n_fetch = 1;
     o.n_push = 1;
     o.workers_per_node = 0;
-    o.bucket_kb = 1024;
+    o.bucket_kb = 0;
     o.ps_optim = DIST_PS_SGD;
     o.ps_momentum = 0.0;
     o.ps_adagrad_init = 0.1;
@@ -45,8 +45,9 @@ const opt_desc dist_opts[] = {
     OPT_INT(dist_options, workers_per_node, "workers-per-node", 0, 1 << 20,
             "Check that every node runs this many ranks (0 = no check); threads per rank "
             "default to the node's cores divided by its ranks"),
-    OPT_INT(dist_options, bucket_kb, "bucket-kb", 1, 1 << 20,
-            "sync: gradient all-reduce bucket size in KiB (launched as backward produces it)"),
+    OPT_INT(dist_options, bucket_kb, "bucket-kb", 0, 1 << 20,
+            "sync: gradient all-reduce bucket size in KiB (launched as backward produces it); "
+            "0 = an eighth of the gradient, 16 KiB to 1 MiB"),
     OPT_CHOICE(dist_options, ps_optim, "ps-optim", "sgd|adagrad",
                "async/downpour: update the servers apply (SGD with --ps-momentum, or Adagrad "
                "as DistBelief)"),
@@ -96,6 +97,15 @@ void dist_shard(int B, int n, int w, int *begin, int *count)
     long b0 = (long)w * B / n, b1 = (long)(w + 1) * B / n;
     *begin = (int)b0;
     *count = (int)(b1 - b0);
+}
+
+size_t dist_bucket_floats(int bucket_kb, size_t n_params)
+{
+    if (bucket_kb > 0)
+        return (size_t)bucket_kb * 1024 / sizeof(float);
+    const size_t lo = 16 * 1024 / sizeof(float), hi = 1024 * 1024 / sizeof(float);
+    size_t b = (n_params + 7) / 8;
+    return b < lo ? lo : b > hi ? hi : b;
 }
 
 float dist_loss_scale(int count, int B)

@@ -114,7 +114,7 @@ typedef struct {
     int n_fetch;          /* downpour: fetch every n_fetch steps */
     int n_push;           /* downpour: push accumulated gradients every n_push steps */
     int workers_per_node; /* 0: no check; else every node must run exactly this many ranks */
-    int bucket_kb;        /* sync: all-reduce bucket size */
+    int bucket_kb;        /* sync: all-reduce bucket size; 0 = dist_bucket_floats' choice */
     int ps_optim;         /* dist_ps_optim (choice "sgd|adagrad") */
     double ps_momentum;   /* ps-optim sgd */
     double ps_adagrad_init; /* ps-optim adagrad: initial accumulator value */
@@ -181,6 +181,11 @@ ch_status dist_start(dist_ctx **out, int *argc, char ***argv, int requested, int
 /* ---- sharding (pure functions, also used by a single rank for accumulation) */
 /* Worker w of n takes positions [*begin, *begin + *count) of a global batch of B. */
 void dist_shard(int B, int n, int w, int *begin, int *count);
+/* Bucket size in floats: bucket_kb KiB, or for 0 an eighth of the n_params gradient clamped
+ * to [16 KiB, 1 MiB], so that even a small model's all-reduce goes out in several pieces while
+ * backward runs (one bucket would wait for the whole backward), and a large one's in pieces
+ * big enough for the link's bandwidth rather than its latency. */
+size_t dist_bucket_floats(int bucket_kb, size_t n_params);
 /* Factor for a mean-over-its-`count`-samples loss gradient: count / B (see the contract). */
 float dist_loss_scale(int count, int B);
 /* The parameter server s of P owns floats [*off, *off + *count) of n. */

@@ -256,7 +256,7 @@ ch_status dist_setup(dist_ctx *d, const dist_options *o, size_t n_params, ch_err
             "MPI_Comm_split");
     MPI_Comm_set_errhandler(d->wcomm, MPI_ERRORS_RETURN);
 
-    d->bucket_floats = (size_t)o->bucket_kb * 1024 / sizeof(float);
+    d->bucket_floats = dist_bucket_floats(o->bucket_kb, n_params);
     if (o->mode == DIST_SYNC) {
         CH_TRY(grow((void **)&d->queue, &d->cap_queue, 64, sizeof *d->queue, err));
         int cap = 0;

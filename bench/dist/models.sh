@@ -3,7 +3,9 @@
 # commands, on 3 hosts made with network namespaces (../shared/tools/netns_cluster.sh) whose
 # links are capped by a tc token bucket (RATES: Mbit/s per host, default 10; a list runs each):
 #   kws: kws-train, densenet-bilstm with small --model-opts, on a data-synth --kws corpus;
-#   sv:  sv-train, tdnn with small --model-opts and --chunk-s 1, on a data-synth --speakers corpus.
+#   sv:  sv-train, tdnn with small --model-opts and --chunk-s 1, on a data-synth --speakers corpus;
+#   svr: sv-train, the thin resnet (channels=4), same corpus (add it to MODELS: not run by
+#        default, its compute per sample makes the sweep several times longer).
 # Each model runs 1 parameter server + 2 workers (one per host, --threads 1) with --ps-optim
 # adagrad, the same seed, --epochs and --batch (so the same number of samples) as
 #   plain async (--dist async --ps 1), and Downpour with --n-fetch = --n-push = F for F in
@@ -23,7 +25,8 @@
 # Needs root, `ip netns`, bash and mpirun; NETNS=0 skips. Env knobs: RATES, FETCHES, KWS_EPOCHS,
 # SV_EPOCHS, KWS_BATCH, SV_BATCH, KWS_LR, SV_LR (async and Downpour), DP_EXTRA (more Downpour
 # options, e.g. --local-update), DP_LR (Downpour's lr if it
-# should differ), KWS_SYNC_LR, SV_SYNC_LR, KWS_TARGET, SV_TARGET, SLACK, MODELS ("kws sv"), SYNC,
+# should differ), KWS_SYNC_LR, SV_SYNC_LR, KWS_TARGET, SV_TARGET, SVR_EPOCHS (8), SVR_TARGET,
+# SLACK, MODELS ("kws sv"; "kws sv svr" adds the resnet), SYNC,
 # SYNC_EPOCHS, LOGS (a folder to keep every run's stdout and time-stamped stderr in).
 set -u
 BUILD=${1:-build}
@@ -47,6 +50,7 @@ FETCHES=${FETCHES:-"1 4 16"}
 MODELS=${MODELS-"kws sv"}
 KWS_EPOCHS=${KWS_EPOCHS:-12}; KWS_BATCH=${KWS_BATCH:-16}; KWS_LR=${KWS_LR:-0.3}
 SV_EPOCHS=${SV_EPOCHS:-16}; SV_BATCH=${SV_BATCH:-16}; SV_LR=${SV_LR:-0.05}
+SVR_EPOCHS=${SVR_EPOCHS:-8}
 KWS_SYNC_LR=${KWS_SYNC_LR:-0.005}; SV_SYNC_LR=${SV_SYNC_LR:-0.002}
 SLACK=${SLACK:-3}
 fails=0
@@ -122,6 +126,11 @@ for model in $MODELS; do
         ARGS="--threads 1 --split-fractions 0.6,0.2,0.2 --num-mel-bins 30 --chunk-s 1
               --model-opts channels=48,stats-channels=96 --embedding-dim 48"
         LR=$SV_LR; SLR=$SV_SYNC_LR; DATA="$TMP/sv"; TGT=${SV_TARGET:-} ;;
+    svr)  # the thin ResNet: more compute per parameter than the tdnn
+        BIN=$SVT; KIND=eer; KEY=best_valid_eer; TKEY=test_eer; EP=$SVR_EPOCHS; BS=$SV_BATCH
+        ARGS="--threads 1 --split-fractions 0.6,0.2,0.2 --num-mel-bins 30 --chunk-s 1
+              --model resnet --model-opts channels=4 --embedding-dim 48"
+        LR=$SV_LR; SLR=$SV_SYNC_LR; DATA="$TMP/sv"; TGT=${SVR_TARGET:-} ;;
     *) echo "dist models: unknown model $model"; exit 2 ;;
     esac
     COMMON="$ARGS --seed 1 --epochs $EP --batch $BS --json"
@@ -199,7 +208,7 @@ if [ "${OVERLAP:-1}" = 1 ]; then
     OM=${OVERLAP_MBIT:-20}
     bash "$NS" down > /dev/null 2>&1
     bash "$NS" up 2 0 "$OM" > "$TMP/ns.log" 2>&1 || { cat "$TMP/ns.log"; exit 1; }
-    OA="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16 --seed 1 --epochs ${SYNC_EPOCHS:-2} --batch 32 --bucket-kb 16 --json"
+    OA="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16 --seed 1 --epochs ${SYNC_EPOCHS:-2} --batch 32 --json"
     for ov in true false; do
         # shellcheck disable=SC2086
         timeout 600 bash "$NS" run 2 "$KT" $OA --dist sync --dist-overlap=$ov "$TMP/kws" "$TMP/ov-$ov.ckpt" \
