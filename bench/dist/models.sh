@@ -215,11 +215,12 @@ if [ "${OVERLAP:-1}" = 1 ]; then
             > "$TMP/ov-$ov.out" 2> "$TMP/ov-$ov.err" || { tail -3 "$TMP/ov-$ov.err"; exit 1; }
     done
     ot=$(jnum samples_per_s "$TMP/ov-true.out"); of=$(jnum samples_per_s "$TMP/ov-false.out")
-    ct=$(jnum comm_s "$TMP/ov-true.out"); cf=$(jnum comm_s "$TMP/ov-false.out")
+    # wait_s: rank 0's time blocked after backward until the step's all-reduce had finished
+    ct=$(jnum wait_s "$TMP/ov-true.out"); cf=$(jnum wait_s "$TMP/ov-false.out")
     printf "$fmt" "kws sync 2 hosts@${OM}Mb, after bwd" "$of" "-" "-" "-" "$(jnum bytes_per_step "$TMP/ov-false.out")" "-" "-" "-"
     printf "$fmt" "kws sync 2 hosts@${OM}Mb, overlap" "$ot" \
         "$(awk -v a="$ot" -v b="$of" 'BEGIN { printf "%.2f", a / b }')" "-" "-" "$(jnum bytes_per_step "$TMP/ov-true.out")" "-" "-" "-"
-    echo "  (x = overlapped / after backward; rank 0's time waiting for the all-reduce after backward: $ct s overlapped, $cf s after backward)"
+    echo "  (x = overlapped / after backward; rank 0 blocked after backward waiting for the all-reduce: $ct s overlapped, $cf s after backward)"
     echo "kws,sync2_after_backward,$OM,${SYNC_EPOCHS:-2},32,$of,,,,,$(jnum bytes_per_step "$TMP/ov-false.out"),,,,,,," >> "$CSV"
     echo "kws,sync2_overlap,$OM,${SYNC_EPOCHS:-2},32,$ot,$(awk -v a="$ot" -v b="$of" 'BEGIN { printf "%.2f", a / b }'),,,,$(jnum bytes_per_step "$TMP/ov-true.out"),,,,,,," >> "$CSV"
     bash "$NS" down > /dev/null 2>&1
