@@ -70,14 +70,16 @@ cp "$CLI_OUT" "$T/stream.out"
 echo "detections at threshold $TH:"; cat "$T/stream.out"
 awk 'NF != 5 { exit 1 }' "$T/stream.out" || { echo "FAIL: stream lines are not 'file start end word score'"; exit 1; }
 # labelled words: a detection of that word overlapping its clip for at least 3 of the 4 (the
-# tiny fixture model is weak: ~0.3 posteriors), and at most one other detection
+# tiny fixture model is weak: ~0.3 posteriors, 55-65 % clip accuracy), and at most two other
+# detections (a detector firing at every hop would give ~10 on these 10 s; the fixture trained
+# by the ASan build, whose float rounding differs, has given 2)
 awk 'NR == FNR { s[NR] = $1; e[NR] = $2; w[NR] = $3; n = NR; next }
      { hit = 0; for (i = 1; i <= n; i++) if (!used[i] && $4 == w[i] && $2 < e[i] && $3 > s[i]) { used[i] = 1; hit = 1; break }
        if (!hit) fa++ }
      END { for (i = 1; i <= n; i++) if (!used[i]) { print "missed", w[i], s[i]; miss++ }
-           if (fa > 1) { print fa, "false alarms"; bad = 1 }; exit (bad || miss > 1) }' \
+           if (fa > 2) { print fa, "false alarms"; bad = 1 }; exit (bad || miss > 1) }' \
     "$T/labels/rec.txt" "$T/stream.out" || { echo "FAIL: detections do not match the labels"; exit 1; }
-echo "ok: streaming found at least 3 of the 4 words at their times (the tiny model is weak)"
+echo "ok: streaming found at least 3 of the 4 words at their times, at most 2 other detections (the tiny model is weak)"
 
 # 2b. The fast path (CNN once over the stream) against --exact-windows (whole model per window,
 # as clips): the same detections, posteriors close. They differ near window edges (real audio
@@ -91,19 +93,20 @@ expect_ok "$KD" $S --exact-windows --posteriors "$T/post_exact.txt" "$KWS_MODEL"
 # near-same detections. The two paths differ by design near window edges (and by the CMN
 # window), and this tiny fixture model is weak (posteriors ~0.3; builds with other float
 # rounding, e.g. NATIVE=0 under ASan, train another model), so a word at the decision boundary
-# may flip in one path: each path must find at least 3 of the 4 words with at most one other
-# detection, both must agree on at least 3 words, and their start times within 0.25 s.
+# may flip in one path: each path must find at least 3 of the 4 words with at most two other
+# detections, and on the words both found (at least 2: each may miss a different one) their
+# start times agree within 0.25 s. The posterior check below is the close comparison.
 cp "$CLI_OUT" "$T/exact.out"
 for f in fast exact; do
     awk 'NR == FNR { s[NR] = $1; e[NR] = $2; w[NR] = $3; n = NR; next }
          { hit = 0; for (i = 1; i <= n; i++) if (!used[i] && $4 == w[i] && $2 < e[i] && $3 > s[i]) { used[i] = 1; hit = 1; print i, $2; break }
            if (!hit) fa++ }
-         END { for (i = 1; i <= n; i++) if (!used[i]) miss++; if (miss > 1 || fa > 1) bad = 1; exit bad }' \
+         END { for (i = 1; i <= n; i++) if (!used[i]) miss++; if (miss > 1 || fa > 2) bad = 1; exit bad }' \
         "$T/labels/rec.txt" "$T/$f.out" | sort -n > "$T/$f.hits" \
         || { echo "FAIL: $f path: detections do not match the labels"; cat "$T/$f.out"; exit 1; }
 done
 awk 'NR == FNR { t[$1] = $2; next } ($1 in t) { d = $2 - t[$1]; if (d < 0) d = -d; if (d > 0.25) bad = 1; both++ }
-     END { exit (bad || both < 3) }' "$T/fast.hits" "$T/exact.hits" \
+     END { exit (bad || both < 2) }' "$T/fast.hits" "$T/exact.hits" \
     || { echo "FAIL: fast and exact detections differ"; cat "$T/fast.out" "$T/exact.out"; exit 1; }
 [ "$(wc -l < "$T/post_fast.txt")" -gt 10 ] || { echo "FAIL: too few windows"; exit 1; }
 paste -d' ' "$T/post_fast.txt" "$T/post_exact.txt" | awk '
