@@ -53,6 +53,9 @@ SV_EPOCHS=${SV_EPOCHS:-16}; SV_BATCH=${SV_BATCH:-16}; SV_LR=${SV_LR:-0.05}
 SVR_EPOCHS=${SVR_EPOCHS:-8}
 KWS_SYNC_LR=${KWS_SYNC_LR:-0.005}; SV_SYNC_LR=${SV_SYNC_LR:-0.002}
 SLACK=${SLACK:-3}
+# the small keyword model every KWS run here trains, and the sync sections' run of it
+KWS_SMALL="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16"
+SYNC_KWS="$KWS_SMALL --seed 1 --epochs ${SYNC_EPOCHS:-2} --batch 32 --json"
 fails=0
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 TMP=$(mktemp -d)
@@ -118,7 +121,7 @@ for model in $MODELS; do
     case $model in
     kws)
         BIN=$KT; KIND=acc; KEY=best_valid_accuracy; TKEY=test_accuracy; EP=$KWS_EPOCHS; BS=$KWS_BATCH
-        ARGS="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16
+        ARGS="$KWS_SMALL
               --spec-augment=false --noise-prob 0.3"
         LR=$KWS_LR; SLR=$KWS_SYNC_LR; DATA="$TMP/kws"; TGT=${KWS_TARGET:-} ;;
     sv)
@@ -185,11 +188,10 @@ done
 if [ "${SYNC:-1}" = 1 ]; then
     bash "$NS" down > /dev/null 2>&1
     bash "$NS" up 2 0 0 > "$TMP/ns.log" 2>&1 || { cat "$TMP/ns.log"; exit 1; }
-    SA="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16 --seed 1 --epochs ${SYNC_EPOCHS:-2} --batch 32 --json"
     # shellcheck disable=SC2086
-    "$KT" $SA "$TMP/kws" "$TMP/s1.ckpt" > "$TMP/s1.out" 2> "$TMP/s1.err" || { tail -3 "$TMP/s1.err"; exit 1; }
+    "$KT" $SYNC_KWS "$TMP/kws" "$TMP/s1.ckpt" > "$TMP/s1.out" 2> "$TMP/s1.err" || { tail -3 "$TMP/s1.err"; exit 1; }
     # shellcheck disable=SC2086
-    timeout 600 bash "$NS" run 2 "$KT" $SA --dist sync "$TMP/kws" "$TMP/s2.ckpt" > "$TMP/s2.out" 2> "$TMP/s2.err" \
+    timeout 600 bash "$NS" run 2 "$KT" $SYNC_KWS --dist sync "$TMP/kws" "$TMP/s2.ckpt" > "$TMP/s2.out" 2> "$TMP/s2.err" \
         || { tail -3 "$TMP/s2.err"; exit 1; }
     s1=$(jnum samples_per_s "$TMP/s1.out"); s2=$(jnum samples_per_s "$TMP/s2.out")
     printf "$fmt" "kws sync 1 rank (no link)" "$s1" "-" "-" "-" "-" "-" "-" "-"
@@ -208,10 +210,9 @@ if [ "${OVERLAP:-1}" = 1 ]; then
     OM=${OVERLAP_MBIT:-20}
     bash "$NS" down > /dev/null 2>&1
     bash "$NS" up 2 0 "$OM" > "$TMP/ns.log" 2>&1 || { cat "$TMP/ns.log"; exit 1; }
-    OA="--threads 1 --num-mel-bins 20 --model-opts stem-channels=8,blocks=2,layers=2,growth=8,transition-channels=16,lstm-hidden=24,attention-dim=16 --seed 1 --epochs ${SYNC_EPOCHS:-2} --batch 32 --json"
     for ov in true false; do
         # shellcheck disable=SC2086
-        timeout 600 bash "$NS" run 2 "$KT" $OA --dist sync --dist-overlap=$ov "$TMP/kws" "$TMP/ov-$ov.ckpt" \
+        timeout 600 bash "$NS" run 2 "$KT" $SYNC_KWS --dist sync --dist-overlap=$ov "$TMP/kws" "$TMP/ov-$ov.ckpt" \
             > "$TMP/ov-$ov.out" 2> "$TMP/ov-$ov.err" || { tail -3 "$TMP/ov-$ov.err"; exit 1; }
     done
     ot=$(jnum samples_per_s "$TMP/ov-true.out"); of=$(jnum samples_per_s "$TMP/ov-false.out")
